@@ -1,0 +1,19 @@
+//! The catalog's types and rules, and the merge that turns them into Flux inputs.
+//!
+//! Nothing here does I/O or knows about HTTP or SQL; everything above builds on it.
+
+pub mod cluster;
+pub mod component;
+pub mod kubernetes;
+pub mod merge;
+pub mod names;
+pub mod namespace;
+pub mod rolebinding;
+pub mod validation;
+
+pub use cluster::{Cluster, ComponentRef, Environments, Patches};
+pub use component::PlatformComponent;
+pub use names::{ClusterDns, ClusterId, ClusterName, ComponentId, NamespaceId, RoleBindingId};
+pub use namespace::Namespace;
+pub use rolebinding::{RoleBinding, Subject, SubjectKind};
+pub use validation::{FieldError, FieldErrors};

@@ -1,0 +1,180 @@
+//! Collecting every problem of one input, so a client can fix them all in one round trip.
+
+use std::fmt;
+
+/// One refused value. `field` is the value's path in the request document, written the way
+/// clients write it (`platform_components[2].id`, `labels."app.kubernetes.io/name"`), because
+/// the domain's field names are the API's field names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+/// All problems found in one input. Empty means valid.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct FieldErrors(Vec<FieldError>);
+
+impl FieldErrors {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn single(field: impl Into<String>, message: impl Into<String>) -> Self {
+        let mut errors = Self::new();
+        errors.add(field, message);
+        errors
+    }
+
+    pub fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.0.push(FieldError {
+            field: field.into(),
+            message: message.into(),
+        });
+    }
+
+    /// Records the error of `result`, if any, under `field` and hands back the value.
+    pub fn check<T, E: fmt::Display>(&mut self, field: &str, result: Result<T, E>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(error) => {
+                self.add(field, error.to_string());
+                None
+            }
+        }
+    }
+
+    pub fn extend(&mut self, other: FieldErrors) {
+        self.0.extend(other.0);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &FieldError> {
+        self.0.iter()
+    }
+
+    pub fn into_vec(self) -> Vec<FieldError> {
+        self.0
+    }
+
+    /// `Ok(value)` when nothing was recorded.
+    pub fn into_result<T>(self, value: impl FnOnce() -> T) -> Result<T, FieldErrors> {
+        if self.is_empty() {
+            Ok(value())
+        } else {
+            Err(self)
+        }
+    }
+}
+
+impl fmt::Display for FieldErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, error) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{error}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for FieldErrors {}
+
+/// The path of a map entry, quoted when the key is not a plain identifier, so that
+/// `labels."app.kubernetes.io/name"` cannot be misread as nested fields.
+pub fn map_entry_path(map: &str, key: &str) -> String {
+    let plain = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if plain {
+        format!("{map}.{key}")
+    } else {
+        format!("{map}.{key:?}")
+    }
+}
+
+/// A value with no spaces or control characters (versions, tags, paths): what a
+/// template can drop into a YAML scalar or a URL without quoting surprises.
+pub fn token(value: &str, max_chars: usize) -> Result<(), String> {
+    not_empty_within(value, max_chars)?;
+    if let Some(c) = value.chars().find(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("must not contain whitespace or control characters, found {c:?}"));
+    }
+    Ok(())
+}
+
+/// Free text for people (image names and the like): no control characters, no
+/// surrounding whitespace.
+pub fn text(value: &str, max_chars: usize) -> Result<(), String> {
+    not_empty_within(value, max_chars)?;
+    if let Some(c) = value.chars().find(|c| c.is_control()) {
+        return Err(format!("must not contain control characters, found {c:?}"));
+    }
+    if value.trim() != value {
+        return Err("must not start or end with whitespace".to_owned());
+    }
+    Ok(())
+}
+
+fn not_empty_within(value: &str, max_chars: usize) -> Result<(), String> {
+    if value.is_empty() {
+        return Err("must not be empty".to_owned());
+    }
+    let len = value.chars().count();
+    if len > max_chars {
+        return Err(format!("must be at most {max_chars} characters, got {len}"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_keep_every_problem_in_order() {
+        let mut errors = FieldErrors::new();
+        assert_eq!(errors.check("a", Ok::<_, String>(1)), Some(1));
+        assert_eq!(errors.check::<i32, _>("b", Err("bad")), None);
+        errors.add("c", "worse");
+        assert_eq!(errors.to_string(), "b: bad; c: worse");
+        assert!(errors.into_result(|| ()).is_err());
+    }
+
+    #[test]
+    fn map_entry_paths_quote_keys_that_contain_separators() {
+        assert_eq!(map_entry_path("labels", "app"), "labels.app");
+        assert_eq!(
+            map_entry_path("labels", "app.kubernetes.io/name"),
+            "labels.\"app.kubernetes.io/name\""
+        );
+        assert_eq!(map_entry_path("labels", ""), "labels.\"\"");
+    }
+
+    #[test]
+    fn tokens_refuse_whitespace_and_emptiness() {
+        assert!(token("1.2.3", 10).is_ok());
+        assert!(token("", 10).unwrap_err().contains("empty"));
+        assert!(token("1 2", 10).unwrap_err().contains("whitespace"));
+        assert!(token("a\u{7}", 10).unwrap_err().contains("control"));
+        assert!(token("abcdef", 5).unwrap_err().contains("at most 5"));
+    }
+
+    #[test]
+    fn text_allows_inner_spaces_but_not_padding() {
+        assert!(text("ubuntu 24.04", 20).is_ok());
+        assert!(text(" ubuntu", 20).is_err());
+        assert!(text("a\nb", 20).is_err());
+    }
+}
