@@ -1,4 +1,4 @@
-//! flux-catalog: a catalog of platform components and clusters in PostgreSQL, served to
-//! Flux Operator's `ResourceSetInputProvider` (`type: ExternalService`) and edited over REST.
+//! flux-catalog (in progress)
 
 pub mod domain;
+pub mod storage;

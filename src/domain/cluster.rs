@@ -93,8 +93,16 @@ impl Cluster {
             self.platform_components.iter().map(|r| r.id.as_str()),
             &mut errors,
         );
-        duplicates("namespaces", self.namespaces.iter().map(|n| n.as_str()), &mut errors);
-        duplicates("rolebindings", self.rolebindings.iter().map(|r| r.as_str()), &mut errors);
+        duplicates(
+            "namespaces",
+            self.namespaces.iter().map(|n| n.as_str()),
+            &mut errors,
+        );
+        duplicates(
+            "rolebindings",
+            self.rolebindings.iter().map(|r| r.as_str()),
+            &mut errors,
+        );
         errors
     }
 

@@ -40,7 +40,10 @@ pub fn check_component_path(path: &str) -> Result<(), String> {
     if path.contains('\\') {
         return Err("must use '/' as separator, not '\\'".to_owned());
     }
-    if path.split('/').any(|segment| segment == ".." || segment.is_empty()) {
+    if path
+        .split('/')
+        .any(|segment| segment == ".." || segment.is_empty())
+    {
         return Err("must not contain '..' or empty path segments".to_owned());
     }
     Ok(())
@@ -78,13 +81,78 @@ impl PlatformComponent {
         for (i, dependency) in self.depends_on.iter().enumerate() {
             let field = format!("depends_on[{i}]");
             if *dependency == self.id {
-                errors.add(field, format!("component {:?} cannot depend on itself", self.id.as_str()));
+                errors.add(
+                    field,
+                    format!("component {:?} cannot depend on itself", self.id.as_str()),
+                );
             } else if !seen.insert(dependency) {
-                errors.add(field, format!("{:?} is listed more than once", dependency.as_str()));
+                errors.add(
+                    field,
+                    format!("{:?} is listed more than once", dependency.as_str()),
+                );
             }
         }
         errors
     }
+}
+
+/// An order of `components` in which every component comes after those of its
+/// dependencies that are also in the list, or the first dependency cycle found, as the ids
+/// along it with the first repeated at the end (`a -> b -> a`).
+pub fn dependency_order(components: &[PlatformComponent]) -> Result<Vec<usize>, Vec<ComponentId>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        Visiting,
+        Done,
+    }
+    let index: std::collections::HashMap<&ComponentId, usize> = components
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (&c.id, i))
+        .collect();
+    let mut marks = vec![Mark::New; components.len()];
+    let mut order = Vec::with_capacity(components.len());
+    // Iterative depth-first search: catalogs can be deep enough to make recursion a risk.
+    for start in 0..components.len() {
+        if marks[start] != Mark::New {
+            continue;
+        }
+        let mut stack: Vec<(usize, usize)> = vec![(start, 0)];
+        marks[start] = Mark::Visiting;
+        while let Some((node, next_dependency)) = stack.pop() {
+            let dependencies = &components[node].depends_on;
+            if next_dependency < dependencies.len() {
+                stack.push((node, next_dependency + 1));
+                let Some(&dependency) = index.get(&dependencies[next_dependency]) else {
+                    continue;
+                };
+                match marks[dependency] {
+                    Mark::New => {
+                        marks[dependency] = Mark::Visiting;
+                        stack.push((dependency, 0));
+                    }
+                    Mark::Visiting => {
+                        let from = stack
+                            .iter()
+                            .position(|(n, _)| *n == dependency)
+                            .unwrap_or(0);
+                        let mut cycle: Vec<ComponentId> = stack[from..]
+                            .iter()
+                            .map(|(n, _)| components[*n].id.clone())
+                            .collect();
+                        cycle.push(components[dependency].id.clone());
+                        return Err(cycle);
+                    }
+                    Mark::Done => {}
+                }
+            } else {
+                marks[node] = Mark::Done;
+                order.push(node);
+            }
+        }
+    }
+    Ok(order)
 }
 
 #[cfg(test)]
@@ -99,7 +167,10 @@ mod tests {
             cluster_env_enabled: false,
             oci_url: "oci://ghcr.io/example/charts".to_owned(),
             oci_tag: "1.0.0".to_owned(),
-            depends_on: depends_on.iter().map(|d| ComponentId::parse(*d).unwrap()).collect(),
+            depends_on: depends_on
+                .iter()
+                .map(|d| ComponentId::parse(*d).unwrap())
+                .collect(),
         }
     }
 
@@ -109,7 +180,10 @@ mod tests {
             assert!(check_component_path(ok).is_ok(), "{ok}");
         }
         for bad in ["", "/etc", "../x", "a/../b", "a//b", "a/", "a b", "a\\b"] {
-            assert!(check_component_path(bad).is_err(), "{bad:?} should be refused");
+            assert!(
+                check_component_path(bad).is_err(),
+                "{bad:?} should be refused"
+            );
         }
     }
 
@@ -122,9 +196,46 @@ mod tests {
         ] {
             assert!(check_oci_url(ok).is_ok(), "{ok}");
         }
-        for bad in ["ghcr.io/org", "ftp://x", "oci://", "https:///path", "oci://a b"] {
+        for bad in [
+            "ghcr.io/org",
+            "ftp://x",
+            "oci://",
+            "https:///path",
+            "oci://a b",
+        ] {
             assert!(check_oci_url(bad).is_err(), "{bad:?} should be refused");
         }
+    }
+
+    #[test]
+    fn dependency_order_puts_dependencies_first() {
+        let components = [
+            component("c", &["b"]),
+            component("a", &[]),
+            component("b", &["a", "outside"]),
+        ];
+        let order: Vec<&str> = dependency_order(&components)
+            .unwrap()
+            .into_iter()
+            .map(|i| components[i].id.as_str())
+            .collect();
+        assert_eq!(order, ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn dependency_order_reports_the_cycle() {
+        let components = [
+            component("a", &["b"]),
+            component("b", &["c"]),
+            component("c", &["a"]),
+            component("d", &[]),
+        ];
+        let cycle: Vec<String> = dependency_order(&components)
+            .unwrap_err()
+            .into_iter()
+            .map(|id| id.to_string())
+            .collect();
+        assert_eq!(cycle, ["a", "b", "c", "a"]);
     }
 
     #[test]

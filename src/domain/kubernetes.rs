@@ -99,7 +99,10 @@ mod tests {
         ];
         for (key, expected) in invalid {
             let err = qualified_name(key).expect_err(key);
-            assert!(err.contains(expected), "{key:?}: {err:?} should mention {expected:?}");
+            assert!(
+                err.contains(expected),
+                "{key:?}: {err:?} should mention {expected:?}"
+            );
         }
         assert!(qualified_name(&"a".repeat(64)).is_err());
         assert!(qualified_name(&format!("example.com/{}", "a".repeat(63))).is_ok());

@@ -288,7 +288,10 @@ mod tests {
             cluster_env_enabled: false,
             oci_url: format!("oci://registry.example.com/{id}"),
             oci_tag: "1.2.3".to_owned(),
-            depends_on: depends_on.iter().map(|d| ComponentId::parse(*d).unwrap()).collect(),
+            depends_on: depends_on
+                .iter()
+                .map(|d| ComponentId::parse(*d).unwrap())
+                .collect(),
         }
     }
 
@@ -318,10 +321,16 @@ mod tests {
     }
 
     fn catalog(components: &[PlatformComponent]) -> HashMap<ComponentId, PlatformComponent> {
-        components.iter().map(|c| (c.id.clone(), c.clone())).collect()
+        components
+            .iter()
+            .map(|c| (c.id.clone(), c.clone()))
+            .collect()
     }
 
-    fn merge(cluster: &Cluster, catalog: &HashMap<ComponentId, PlatformComponent>) -> Vec<PlatformComponentInput> {
+    fn merge(
+        cluster: &Cluster,
+        catalog: &HashMap<ComponentId, PlatformComponent>,
+    ) -> Vec<PlatformComponentInput> {
         platform_component_inputs(cluster, |id| catalog.get(id)).unwrap()
     }
 
@@ -404,9 +413,17 @@ mod tests {
     fn patches_are_the_clusters_for_that_component_and_empty_otherwise() {
         let catalog = catalog(&[component("a", &[]), component("b", &[])]);
         let mut a = reference("a");
-        a.patches = Some(json!({"replicas": 2, "image.tag": "2"}).as_object().unwrap().clone());
+        a.patches = Some(
+            json!({"replicas": 2, "image.tag": "2"})
+                .as_object()
+                .unwrap()
+                .clone(),
+        );
         let inputs = merge(&cluster(vec![a, reference("b")]), &catalog);
-        assert_eq!(Value::Object(inputs[0].patches.clone()), json!({"replicas": 2, "image.tag": "2"}));
+        assert_eq!(
+            Value::Object(inputs[0].patches.clone()),
+            json!({"replicas": 2, "image.tag": "2"})
+        );
         assert_eq!(Value::Object(inputs[1].patches.clone()), json!({}));
     }
 
@@ -419,42 +436,68 @@ mod tests {
             component("beta", &["alpha", "mid"]),
         ]);
         let refs = ["beta", "mid", "alpha", "zeta"].map(reference).to_vec();
-        assert_eq!(ids(&merge(&cluster(refs), &catalog)), ["mid", "zeta", "alpha", "beta"]);
+        assert_eq!(
+            ids(&merge(&cluster(refs), &catalog)),
+            ["mid", "zeta", "alpha", "beta"]
+        );
     }
 
     #[test]
     fn dependencies_the_cluster_does_not_reference_do_not_affect_order() {
-        let catalog = catalog(&[component("a", &["z"]), component("b", &[]), component("z", &[])]);
+        let catalog = catalog(&[
+            component("a", &["z"]),
+            component("b", &[]),
+            component("z", &[]),
+        ]);
         let inputs = merge(&cluster(vec![reference("b"), reference("a")]), &catalog);
         assert_eq!(ids(&inputs), ["a", "b"]);
-        assert_eq!(ids_of(&inputs[0].depends_on), ["z"], "depends_on still says what the catalog says");
+        assert_eq!(
+            ids_of(&inputs[0].depends_on),
+            ["z"],
+            "depends_on still says what the catalog says"
+        );
     }
 
     #[test]
     fn components_in_a_cycle_are_still_all_listed_after_the_rest() {
-        let catalog = catalog(&[component("x", &["y"]), component("y", &["x"]), component("a", &[])]);
+        let catalog = catalog(&[
+            component("x", &["y"]),
+            component("y", &["x"]),
+            component("a", &[]),
+        ]);
         let refs = ["y", "x", "a"].map(reference).to_vec();
         assert_eq!(ids(&merge(&cluster(refs), &catalog)), ["a", "x", "y"]);
     }
 
     #[test]
     fn output_order_is_stable_whatever_the_reference_order() {
-        let catalog = catalog(&[component("a", &[]), component("b", &["a"]), component("c", &[])]);
+        let catalog = catalog(&[
+            component("a", &[]),
+            component("b", &["a"]),
+            component("c", &[]),
+        ]);
         let first = merge(&cluster(["c", "b", "a"].map(reference).to_vec()), &catalog);
         let second = merge(&cluster(["a", "c", "b"].map(reference).to_vec()), &catalog);
-        assert_eq!(serde_json::to_vec(&first).unwrap(), serde_json::to_vec(&second).unwrap());
+        assert_eq!(
+            serde_json::to_vec(&first).unwrap(),
+            serde_json::to_vec(&second).unwrap()
+        );
     }
 
     #[test]
     fn a_reference_missing_from_the_catalog_is_an_error_not_a_gap() {
-        let err = platform_component_inputs(&cluster(vec![reference("ghost")]), |_| None).unwrap_err();
+        let err =
+            platform_component_inputs(&cluster(vec![reference("ghost")]), |_| None).unwrap_err();
         assert_eq!(err.id, "ghost");
     }
 
     #[test]
     fn namespaces_and_rolebindings_carry_their_definition_and_the_cluster() {
         let mut c = cluster(vec![]);
-        c.namespaces = vec![NamespaceId::parse("b").unwrap(), NamespaceId::parse("a").unwrap()];
+        c.namespaces = vec![
+            NamespaceId::parse("b").unwrap(),
+            NamespaceId::parse("a").unwrap(),
+        ];
         c.rolebindings = vec![RoleBindingId::parse("admins").unwrap()];
         let namespaces: HashMap<_, _> = ["a", "b"]
             .map(|id| {
@@ -477,7 +520,10 @@ mod tests {
             }],
         };
         let ns = namespace_inputs(&c, |id| namespaces.get(id)).unwrap();
-        assert_eq!(ns.iter().map(|n| n.id.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(
+            ns.iter().map(|n| n.id.as_str()).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
         assert_eq!(
             serde_json::to_value(&ns[0]).unwrap(),
             json!({"id": "a", "labels": {"app": "a"}, "annotations": {},
@@ -499,12 +545,25 @@ mod tests {
     fn fleet_member() -> impl Strategy<Value = (Vec<PlatformComponent>, Cluster)> {
         (1usize..120)
             .prop_flat_map(|n| {
-                let deps = proptest::collection::vec(proptest::collection::vec(any::<prop::sample::Index>(), 0..4), n);
-                let refs = proptest::collection::vec(
-                    (any::<bool>(), any::<bool>(), any::<bool>(), proptest::option::of(patch_values())),
+                let deps = proptest::collection::vec(
+                    proptest::collection::vec(any::<prop::sample::Index>(), 0..4),
                     n,
                 );
-                (Just(n), deps, refs, proptest::collection::vec(any::<bool>(), n))
+                let refs = proptest::collection::vec(
+                    (
+                        any::<bool>(),
+                        any::<bool>(),
+                        any::<bool>(),
+                        proptest::option::of(patch_values()),
+                    ),
+                    n,
+                );
+                (
+                    Just(n),
+                    deps,
+                    refs,
+                    proptest::collection::vec(any::<bool>(), n),
+                )
             })
             .prop_map(|(n, deps, refs, referenced)| {
                 let components: Vec<PlatformComponent> = (0..n)
@@ -516,7 +575,10 @@ mod tests {
                         };
                         depends_on.sort();
                         depends_on.dedup();
-                        PlatformComponent { depends_on, ..component(comp_id(i).as_str(), &[]) }
+                        PlatformComponent {
+                            depends_on,
+                            ..component(comp_id(i).as_str(), &[])
+                        }
                     })
                     .collect();
                 let platform_components = (0..n)

@@ -22,7 +22,10 @@ pub enum NameError {
     #[error("must not contain an empty label (a leading, trailing or doubled '.')")]
     EmptyLabel,
     #[error("label {label:?} {reason}")]
-    InLabel { label: String, reason: Box<NameError> },
+    InLabel {
+        label: String,
+        reason: Box<NameError>,
+    },
 }
 
 pub const LABEL_MAX: usize = 63;
@@ -209,9 +212,15 @@ mod tests {
             dns1123_subdomain("a..b").unwrap_err(),
             NameError::EmptyLabel
         );
-        assert_eq!(dns1123_subdomain("a.b.").unwrap_err(), NameError::EmptyLabel);
+        assert_eq!(
+            dns1123_subdomain("a.b.").unwrap_err(),
+            NameError::EmptyLabel
+        );
         let err = dns1123_subdomain("ok.Bad.example").unwrap_err();
-        assert_eq!(err.to_string(), "label \"Bad\" must contain only lowercase letters, digits and '-', found 'B'");
+        assert_eq!(
+            err.to_string(),
+            "label \"Bad\" must contain only lowercase letters, digits and '-', found 'B'"
+        );
         assert!(matches!(
             dns1123_subdomain(&format!("{}.com", "a".repeat(64))),
             Err(NameError::InLabel { .. })

@@ -40,7 +40,10 @@ pub fn check_annotations(annotations: &BTreeMap<String, String>) -> FieldErrors 
             );
         }
     }
-    errors.check("annotations", kubernetes::annotations_total_size(annotations));
+    errors.check(
+        "annotations",
+        kubernetes::annotations_total_size(annotations),
+    );
     errors
 }
 
@@ -49,12 +52,19 @@ mod tests {
     use super::*;
 
     fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn label_errors_name_the_offending_key() {
-        let errors = check_labels(&map(&[("app", "ok"), ("bad key", "v"), ("team", "has space")]));
+        let errors = check_labels(&map(&[
+            ("app", "ok"),
+            ("bad key", "v"),
+            ("team", "has space"),
+        ]));
         let rendered: Vec<_> = errors.iter().map(|e| e.to_string()).collect();
         assert_eq!(rendered.len(), 2, "{rendered:?}");
         assert!(rendered[0].starts_with("labels.\"bad key\": invalid label key"));

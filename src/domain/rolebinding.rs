@@ -82,15 +82,21 @@ impl Subject {
             (SubjectKind::User | SubjectKind::Group, Some(group)) if group != RBAC_API_GROUP => {
                 errors.add(
                     format!("{field}.apiGroup"),
-                    format!("must be {RBAC_API_GROUP:?} for a {:?}, got {group:?}", self.kind),
+                    format!(
+                        "must be {RBAC_API_GROUP:?} for a {:?}, got {group:?}",
+                        self.kind
+                    ),
                 )
             }
             _ => {}
         }
-        if self.kind == SubjectKind::ServiceAccount {
-            if let Err(reason) = dns1123_subdomain(&self.name) {
-                errors.add(format!("{field}.name"), format!("a ServiceAccount name {reason}"));
-            }
+        if self.kind == SubjectKind::ServiceAccount
+            && let Err(reason) = dns1123_subdomain(&self.name)
+        {
+            errors.add(
+                format!("{field}.name"),
+                format!("a ServiceAccount name {reason}"),
+            );
         }
         errors
     }
@@ -111,12 +117,28 @@ mod tests {
 
     #[test]
     fn api_group_must_match_the_kind() {
-        assert!(subject(SubjectKind::Group, "team", Some(RBAC_API_GROUP)).check("s").is_empty());
-        assert!(subject(SubjectKind::User, "jane@example.com", None).check("s").is_empty());
-        assert!(subject(SubjectKind::ServiceAccount, "flux", Some("")).check("s").is_empty());
+        assert!(
+            subject(SubjectKind::Group, "team", Some(RBAC_API_GROUP))
+                .check("s")
+                .is_empty()
+        );
+        assert!(
+            subject(SubjectKind::User, "jane@example.com", None)
+                .check("s")
+                .is_empty()
+        );
+        assert!(
+            subject(SubjectKind::ServiceAccount, "flux", Some(""))
+                .check("s")
+                .is_empty()
+        );
         let errors = subject(SubjectKind::ServiceAccount, "flux", Some(RBAC_API_GROUP)).check("s");
         assert_eq!(errors.iter().next().unwrap().field, "s.apiGroup");
-        assert!(!subject(SubjectKind::Group, "team", Some("apps")).check("s").is_empty());
+        assert!(
+            !subject(SubjectKind::Group, "team", Some("apps"))
+                .check("s")
+                .is_empty()
+        );
     }
 
     #[test]
@@ -137,6 +159,10 @@ mod tests {
     #[test]
     fn only_rbac_kinds_are_known() {
         assert_eq!(SubjectKind::parse("Group"), Ok(SubjectKind::Group));
-        assert!(SubjectKind::parse("group").unwrap_err().contains("\"group\""));
+        assert!(
+            SubjectKind::parse("group")
+                .unwrap_err()
+                .contains("\"group\"")
+        );
     }
 }

@@ -50,6 +50,23 @@ impl FieldErrors {
         }
     }
 
+    /// The same errors, each path placed under `prefix` (`clusters[2]` + `id`).
+    pub fn prefixed(self, prefix: &str) -> FieldErrors {
+        FieldErrors(
+            self.0
+                .into_iter()
+                .map(|e| FieldError {
+                    field: if e.field.starts_with('[') {
+                        format!("{prefix}{}", e.field)
+                    } else {
+                        format!("{prefix}.{}", e.field)
+                    },
+                    message: e.message,
+                })
+                .collect(),
+        )
+    }
+
     pub fn extend(&mut self, other: FieldErrors) {
         self.0.extend(other.0);
     }
@@ -90,6 +107,18 @@ impl fmt::Display for FieldErrors {
 
 impl std::error::Error for FieldErrors {}
 
+/// Why new content for a resource was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    /// The document does not have the resource's shape: wrong types, unknown or missing
+    /// fields, malformed JSON.
+    #[error("malformed: {0}")]
+    Malformed(FieldErrors),
+    /// The document has the right shape but breaks a rule of the catalog.
+    #[error("invalid: {0}")]
+    Invalid(FieldErrors),
+}
+
 /// The path of a map entry, quoted when the key is not a plain identifier, so that
 /// `labels."app.kubernetes.io/name"` cannot be misread as nested fields.
 pub fn map_entry_path(map: &str, key: &str) -> String {
@@ -109,7 +138,9 @@ pub fn map_entry_path(map: &str, key: &str) -> String {
 pub fn token(value: &str, max_chars: usize) -> Result<(), String> {
     not_empty_within(value, max_chars)?;
     if let Some(c) = value.chars().find(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!("must not contain whitespace or control characters, found {c:?}"));
+        return Err(format!(
+            "must not contain whitespace or control characters, found {c:?}"
+        ));
     }
     Ok(())
 }

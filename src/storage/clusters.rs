@@ -1,0 +1,424 @@
+//! `clusters` and their references: `cluster_platform_components` (with overrides and
+//! patches), `cluster_namespaces`, `cluster_rolebindings`.
+
+use std::collections::HashMap;
+
+use deadpool_postgres::GenericClient;
+use serde_json::Value;
+use tokio_postgres::Row;
+
+use super::{
+    Listed, Page, Referrer, Resource, StoreError, missing_ids, parse_stored,
+    violated_unique_constraint,
+};
+use crate::domain::{
+    Cluster, ClusterDns, ClusterId, ClusterName, ComponentId, ComponentRef, FieldErrors,
+    NamespaceId, RoleBindingId,
+};
+
+/// Narrows a cluster list; `None` fields do not filter.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterFilter {
+    pub cluster_dns: Option<String>,
+    pub environment: Option<String>,
+}
+
+const SELECT: &str = "
+    select id, cluster_name, cluster_dns, environment, node_count, vm_image,
+           k0s_version
+      from clusters";
+
+/// A cluster row before its references are attached.
+fn from_row(row: &Row) -> Result<Cluster, StoreError> {
+    let node_count: Option<i32> = row.get("node_count");
+    Ok(Cluster {
+        id: parse_stored("cluster id", ClusterId::parse(row.get::<_, String>("id")))?,
+        cluster_name: parse_stored(
+            "cluster name",
+            ClusterName::parse(row.get::<_, String>("cluster_name")),
+        )?,
+        cluster_dns: parse_stored(
+            "cluster dns",
+            ClusterDns::parse(row.get::<_, String>("cluster_dns")),
+        )?,
+        environment: row.get("environment"),
+        node_count: node_count
+            .map(|n| parse_stored("node count", u32::try_from(n)))
+            .transpose()?,
+        vm_image: row.get("vm_image"),
+        k0s_version: row.get("k0s_version"),
+        platform_components: Vec::new(),
+        namespaces: Vec::new(),
+        rolebindings: Vec::new(),
+    })
+}
+
+/// Loads the references of all `clusters` with three queries, whatever their number.
+async fn with_references(
+    client: &impl GenericClient,
+    mut clusters: Vec<Cluster>,
+) -> Result<Vec<Cluster>, StoreError> {
+    if clusters.is_empty() {
+        return Ok(clusters);
+    }
+    let ids: Vec<&str> = clusters.iter().map(|c| c.id.as_str()).collect();
+
+    let statement = client
+        .prepare_cached(
+            "select cluster_id, component_id, enabled, oci_tag, component_path, patches
+               from cluster_platform_components
+              where cluster_id = any($1::text[])
+              order by cluster_id, position",
+        )
+        .await?;
+    let mut components: HashMap<String, Vec<ComponentRef>> = HashMap::new();
+    for row in client.query(&statement, &[&ids]).await? {
+        let patches = match row.get::<_, Option<Value>>("patches") {
+            None => None,
+            Some(Value::Object(map)) => Some(map),
+            Some(other) => {
+                return Err(StoreError::Corrupt(format!(
+                    "patches must be an object: {other}"
+                )));
+            }
+        };
+        components
+            .entry(row.get(0))
+            .or_default()
+            .push(ComponentRef {
+                id: parse_stored(
+                    "component reference",
+                    ComponentId::parse(row.get::<_, String>(1)),
+                )?,
+                enabled: row.get("enabled"),
+                oci_tag: row.get("oci_tag"),
+                component_path: row.get("component_path"),
+                patches,
+            });
+    }
+
+    let mut namespaces = reference_lists(
+        client,
+        "select cluster_id, namespace_id from cluster_namespaces
+          where cluster_id = any($1::text[]) order by cluster_id, position",
+        &ids,
+        NamespaceId::parse,
+    )
+    .await?;
+    let mut rolebindings = reference_lists(
+        client,
+        "select cluster_id, rolebinding_id from cluster_rolebindings
+          where cluster_id = any($1::text[]) order by cluster_id, position",
+        &ids,
+        RoleBindingId::parse,
+    )
+    .await?;
+
+    for cluster in &mut clusters {
+        let id = cluster.id.as_str();
+        cluster.platform_components = components.remove(id).unwrap_or_default();
+        cluster.namespaces = namespaces.remove(id).unwrap_or_default();
+        cluster.rolebindings = rolebindings.remove(id).unwrap_or_default();
+    }
+    Ok(clusters)
+}
+
+async fn reference_lists<T, E: std::fmt::Display>(
+    client: &impl GenericClient,
+    sql: &str,
+    cluster_ids: &[&str],
+    parse: impl Fn(String) -> Result<T, E>,
+) -> Result<HashMap<String, Vec<T>>, StoreError> {
+    let statement = client.prepare_cached(sql).await?;
+    let mut lists: HashMap<String, Vec<T>> = HashMap::new();
+    for row in client.query(&statement, &[&cluster_ids]).await? {
+        let reference = parse_stored("cluster reference", parse(row.get(1)))?;
+        lists.entry(row.get(0)).or_default().push(reference);
+    }
+    Ok(lists)
+}
+
+/// The cluster Flux addresses by DNS name, with its references.
+pub(super) async fn find_by_dns(
+    client: &impl GenericClient,
+    dns: &str,
+) -> Result<Option<Cluster>, StoreError> {
+    let statement = client
+        .prepare_cached(&format!("{SELECT} where cluster_dns = $1"))
+        .await?;
+    let Some(row) = client.query_opt(&statement, &[&dns]).await? else {
+        return Ok(None);
+    };
+    Ok(with_references(client, vec![from_row(&row)?]).await?.pop())
+}
+
+/// Every cluster without its references, by id: for the fleet listing.
+pub(super) async fn all_without_references(
+    client: &impl GenericClient,
+) -> Result<Vec<Cluster>, StoreError> {
+    let statement = client
+        .prepare_cached(&format!("{SELECT} order by id"))
+        .await?;
+    client
+        .query(&statement, &[])
+        .await?
+        .iter()
+        .map(from_row)
+        .collect()
+}
+
+fn node_count(cluster: &Cluster) -> Option<i32> {
+    // Validated as u32 at the edge; the column is an integer with a non-negative check.
+    cluster
+        .node_count
+        .map(|n| i32::try_from(n).unwrap_or(i32::MAX))
+}
+
+fn unique_violation(cluster: &Cluster, error: tokio_postgres::Error) -> StoreError {
+    match violated_unique_constraint(&error) {
+        Some("clusters_pkey") => StoreError::AlreadyExists {
+            kind: Cluster::KIND,
+            field: "id",
+            value: cluster.id.to_string(),
+        },
+        Some("clusters_cluster_dns_key") => StoreError::AlreadyExists {
+            kind: Cluster::KIND,
+            field: "cluster_dns",
+            value: cluster.cluster_dns.to_string(),
+        },
+        _ => error.into(),
+    }
+}
+
+async fn insert_references(
+    client: &impl GenericClient,
+    cluster: &Cluster,
+) -> Result<(), StoreError> {
+    let id = cluster.id.as_str();
+    let refs = &cluster.platform_components;
+    let component_ids: Vec<&str> = refs.iter().map(|r| r.id.as_str()).collect();
+    let enabled: Vec<bool> = refs.iter().map(|r| r.enabled).collect();
+    let oci_tags: Vec<Option<&str>> = refs.iter().map(|r| r.oci_tag.as_deref()).collect();
+    let paths: Vec<Option<&str>> = refs.iter().map(|r| r.component_path.as_deref()).collect();
+    let patches: Vec<Option<Value>> = refs
+        .iter()
+        .map(|r| r.patches.clone().map(Value::Object))
+        .collect();
+    let statement = client
+        .prepare_cached(
+            "insert into cluster_platform_components
+               (cluster_id, component_id, position, enabled, oci_tag, component_path, patches)
+             select $1, r.component_id, r.position::integer, r.enabled, r.oci_tag,
+                    r.component_path, r.patches
+               from unnest($2::text[], $3::boolean[], $4::text[], $5::text[], $6::jsonb[])
+                    with ordinality as r(component_id, enabled, oci_tag, component_path, patches, position)",
+        )
+        .await?;
+    client
+        .execute(
+            &statement,
+            &[&id, &component_ids, &enabled, &oci_tags, &paths, &patches],
+        )
+        .await?;
+
+    let namespaces: Vec<&str> = cluster.namespaces.iter().map(|n| n.as_str()).collect();
+    let statement = client
+        .prepare_cached(
+            "insert into cluster_namespaces (cluster_id, namespace_id, position)
+             select $1, n.id, n.position::integer
+               from unnest($2::text[]) with ordinality as n(id, position)",
+        )
+        .await?;
+    client.execute(&statement, &[&id, &namespaces]).await?;
+
+    let rolebindings: Vec<&str> = cluster.rolebindings.iter().map(|r| r.as_str()).collect();
+    let statement = client
+        .prepare_cached(
+            "insert into cluster_rolebindings (cluster_id, rolebinding_id, position)
+             select $1, r.id, r.position::integer
+               from unnest($2::text[]) with ordinality as r(id, position)",
+        )
+        .await?;
+    client.execute(&statement, &[&id, &rolebindings]).await?;
+    Ok(())
+}
+
+impl Resource for Cluster {
+    const KIND: &'static str = "cluster";
+    type Filter = ClusterFilter;
+
+    fn id(&self) -> &str {
+        self.id.as_str()
+    }
+
+    async fn find(
+        client: &impl GenericClient,
+        id: &str,
+        lock: bool,
+    ) -> Result<Option<Self>, StoreError> {
+        let sql = if lock {
+            format!("{SELECT} where id = $1 for update")
+        } else {
+            format!("{SELECT} where id = $1")
+        };
+        let statement = client.prepare_cached(&sql).await?;
+        let Some(row) = client.query_opt(&statement, &[&id]).await? else {
+            return Ok(None);
+        };
+        Ok(with_references(client, vec![from_row(&row)?]).await?.pop())
+    }
+
+    async fn list(
+        client: &impl GenericClient,
+        filter: &ClusterFilter,
+        page: Page,
+    ) -> Result<Listed<Self>, StoreError> {
+        const WHERE: &str = "where ($1::text is null or cluster_dns = $1)
+                               and ($2::text is null or environment = $2)";
+        let statement = client
+            .prepare_cached(&format!("{SELECT} {WHERE} order by id limit $3 offset $4"))
+            .await?;
+        let rows = client
+            .query(
+                &statement,
+                &[
+                    &filter.cluster_dns,
+                    &filter.environment,
+                    &page.limit,
+                    &page.offset,
+                ],
+            )
+            .await?;
+        let count = client
+            .prepare_cached(&format!("select count(*) from clusters {WHERE}"))
+            .await?;
+        let total: i64 = client
+            .query_one(&count, &[&filter.cluster_dns, &filter.environment])
+            .await?
+            .get(0);
+        let clusters = rows.iter().map(from_row).collect::<Result<_, _>>()?;
+        Ok(Listed {
+            items: with_references(client, clusters).await?,
+            total,
+        })
+    }
+
+    async fn lock_references(&self, client: &impl GenericClient) -> Result<(), StoreError> {
+        let mut errors = FieldErrors::new();
+        let lists: [(&str, &str, &str, Vec<&str>); 3] = [
+            (
+                "platform_components",
+                "platform_components",
+                "platform component",
+                self.platform_components
+                    .iter()
+                    .map(|r| r.id.as_str())
+                    .collect(),
+            ),
+            (
+                "namespaces",
+                "namespaces",
+                "namespace",
+                self.namespaces.iter().map(|n| n.as_str()).collect(),
+            ),
+            (
+                "rolebindings",
+                "rolebindings",
+                "rolebinding",
+                self.rolebindings.iter().map(|r| r.as_str()).collect(),
+            ),
+        ];
+        for (field, table, kind, ids) in &lists {
+            for (i, id) in missing_ids(client, table, ids).await? {
+                errors.add(
+                    format!("{field}[{i}].id"),
+                    format!("no {kind} with id {id:?} exists in the catalog"),
+                );
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(StoreError::UnknownReferences(errors))
+        }
+    }
+
+    async fn insert(&self, client: &impl GenericClient) -> Result<(), StoreError> {
+        let statement = client
+            .prepare_cached(
+                "insert into clusters
+                   (id, cluster_name, cluster_dns, environment, node_count, vm_image, k0s_version)
+                 values ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .await?;
+        client
+            .execute(
+                &statement,
+                &[
+                    &self.id.as_str(),
+                    &self.cluster_name.as_str(),
+                    &self.cluster_dns.as_str(),
+                    &self.environment,
+                    &node_count(self),
+                    &self.vm_image,
+                    &self.k0s_version,
+                ],
+            )
+            .await
+            .map_err(|e| unique_violation(self, e))?;
+        insert_references(client, self).await
+    }
+
+    async fn replace(&self, client: &impl GenericClient) -> Result<(), StoreError> {
+        let statement = client
+            .prepare_cached(
+                "update clusters
+                    set cluster_name = $2, cluster_dns = $3, environment = $4, node_count = $5,
+                        vm_image = $6, k0s_version = $7, updated_at = now()
+                  where id = $1",
+            )
+            .await?;
+        client
+            .execute(
+                &statement,
+                &[
+                    &self.id.as_str(),
+                    &self.cluster_name.as_str(),
+                    &self.cluster_dns.as_str(),
+                    &self.environment,
+                    &node_count(self),
+                    &self.vm_image,
+                    &self.k0s_version,
+                ],
+            )
+            .await
+            .map_err(|e| unique_violation(self, e))?;
+        for table in [
+            "cluster_platform_components",
+            "cluster_namespaces",
+            "cluster_rolebindings",
+        ] {
+            let statement = client
+                .prepare_cached(&format!("delete from {table} where cluster_id = $1"))
+                .await?;
+            client.execute(&statement, &[&self.id.as_str()]).await?;
+        }
+        insert_references(client, self).await
+    }
+
+    async fn referrers(
+        _client: &impl GenericClient,
+        _id: &str,
+    ) -> Result<Vec<Referrer>, StoreError> {
+        // Nothing references a cluster; its own references are deleted with it.
+        Ok(Vec::new())
+    }
+
+    async fn delete(client: &impl GenericClient, id: &str) -> Result<(), StoreError> {
+        let statement = client
+            .prepare_cached("delete from clusters where id = $1")
+            .await?;
+        client.execute(&statement, &[&id]).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,421 @@
+//! PostgreSQL storage. Only domain types go in and come out; all SQL lives in this module,
+//! one file per table group, and every write is one transaction.
+
+mod clusters;
+mod components;
+pub mod flux;
+pub mod migrate;
+mod namespaces;
+mod rolebindings;
+
+use std::time::Duration;
+
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio_postgres::NoTls;
+use tokio_postgres::error::SqlState;
+
+use crate::domain::{FieldErrors, validation::Rejection};
+
+pub use clusters::ClusterFilter;
+pub use components::ComponentFilter;
+
+/// Why a storage operation did not happen. Nothing was written in any of these cases.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A create named an id, or another unique value, that is taken.
+    #[error("{kind} with {field} {value:?} already exists")]
+    AlreadyExists {
+        kind: &'static str,
+        field: &'static str,
+        value: String,
+    },
+    /// A delete of something that clusters or other components still reference.
+    #[error("{kind} {id:?} is still referenced by {}", describe_referrers(.referrers))]
+    StillReferenced {
+        kind: &'static str,
+        id: String,
+        referrers: Vec<Referrer>,
+    },
+    /// References to catalog entries that do not exist, by request field.
+    #[error("unknown references: {0}")]
+    UnknownReferences(FieldErrors),
+    /// The new content computed from the stored one was refused.
+    #[error("{0}")]
+    Rejected(Rejection),
+    /// A concurrent write changed what this one depended on; retrying is safe.
+    #[error("a concurrent change conflicted with this one")]
+    Conflict(#[source] tokio_postgres::Error),
+    /// The database did not answer (down, unreachable, pool exhausted).
+    #[error("database unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    /// A stored row that does not parse back into the domain.
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Unexpected(anyhow::Error),
+}
+
+/// Something that holds a reference, for the message of a refused delete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Referrer {
+    pub kind: &'static str,
+    pub id: String,
+}
+
+fn describe_referrers(referrers: &[Referrer]) -> String {
+    referrers
+        .iter()
+        .map(|r| format!("{} {:?}", r.kind, r.id))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(error: tokio_postgres::Error) -> Self {
+        let code = error.as_db_error().map(|db| db.code().clone());
+        match code {
+            // Races the explicit checks could not see (a referenced row deleted between
+            // check and insert is impossible thanks to the key-share locks, but a
+            // serialization failure or deadlock is always possible): the caller may retry.
+            Some(c)
+                if c == SqlState::T_R_SERIALIZATION_FAILURE
+                    || c == SqlState::T_R_DEADLOCK_DETECTED
+                    || c == SqlState::FOREIGN_KEY_VIOLATION
+                    || c == SqlState::UNIQUE_VIOLATION =>
+            {
+                StoreError::Conflict(error)
+            }
+            Some(c)
+                if c.code().starts_with("08")
+                    || c == SqlState::ADMIN_SHUTDOWN
+                    || c == SqlState::CRASH_SHUTDOWN
+                    || c == SqlState::CANNOT_CONNECT_NOW
+                    || c == SqlState::TOO_MANY_CONNECTIONS =>
+            {
+                StoreError::Unavailable(error.into())
+            }
+            Some(_) => StoreError::Unexpected(error.into()),
+            None if error.is_closed() || io_error(&error) => StoreError::Unavailable(error.into()),
+            None => StoreError::Unexpected(error.into()),
+        }
+    }
+}
+
+fn io_error(error: &tokio_postgres::Error) -> bool {
+    std::error::Error::source(error).is_some_and(|s| s.is::<std::io::Error>())
+}
+
+impl From<deadpool_postgres::PoolError> for StoreError {
+    fn from(error: deadpool_postgres::PoolError) -> Self {
+        use deadpool_postgres::PoolError;
+        match error {
+            PoolError::Backend(e) => match StoreError::from(e) {
+                StoreError::Unexpected(e) => StoreError::Unavailable(e),
+                other => other,
+            },
+            PoolError::Timeout(_) | PoolError::Closed => StoreError::Unavailable(error.into()),
+            other => StoreError::Unexpected(other.into()),
+        }
+    }
+}
+
+/// The name of the unique constraint a write violated, if that is why it failed.
+fn violated_unique_constraint(error: &tokio_postgres::Error) -> Option<&str> {
+    let db = error.as_db_error()?;
+    (*db.code() == SqlState::UNIQUE_VIOLATION)
+        .then(|| db.constraint())
+        .flatten()
+}
+
+/// How clients page through lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// One page of a list and how many items the whole list has.
+#[derive(Debug, Clone)]
+pub struct Listed<T> {
+    pub items: Vec<T>,
+    pub total: i64,
+}
+
+/// A kind of catalog resource: how it is read, written and deleted in SQL. The transaction
+/// handling around these functions is written once, in [`Store`].
+#[allow(async_fn_in_trait)] // used with concrete types only; no Send bound is needed
+pub trait Resource: Sized {
+    /// For messages: "cluster", "platform component" ...
+    const KIND: &'static str;
+    type Filter;
+
+    fn id(&self) -> &str;
+
+    /// With `lock`, the row is locked for update until the transaction ends.
+    async fn find(
+        client: &impl GenericClient,
+        id: &str,
+        lock: bool,
+    ) -> Result<Option<Self>, StoreError>;
+
+    async fn list(
+        client: &impl GenericClient,
+        filter: &Self::Filter,
+        page: Page,
+    ) -> Result<Listed<Self>, StoreError>;
+
+    /// Checks that everything referenced exists and keeps it from being deleted until the
+    /// transaction ends.
+    async fn lock_references(&self, client: &impl GenericClient) -> Result<(), StoreError>;
+
+    async fn insert(&self, client: &impl GenericClient) -> Result<(), StoreError>;
+
+    /// Replaces the stored row with the same id (which exists and is locked).
+    async fn replace(&self, client: &impl GenericClient) -> Result<(), StoreError>;
+
+    /// Who still references the (locked) row with this id.
+    async fn referrers(client: &impl GenericClient, id: &str) -> Result<Vec<Referrer>, StoreError>;
+
+    async fn delete(client: &impl GenericClient, id: &str) -> Result<(), StoreError>;
+}
+
+/// The connection pool and every operation on the catalog.
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool,
+}
+
+/// How to reach the database and how many connections to keep.
+#[derive(Debug, Clone)]
+pub struct PoolOptions {
+    pub max_size: usize,
+    /// How long a request waits for a connection (also for a new one to be made).
+    pub wait_timeout: Duration,
+}
+
+impl Store {
+    pub fn new(config: tokio_postgres::Config, options: &PoolOptions) -> Result<Self, StoreError> {
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(options.max_size)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(options.wait_timeout))
+            .create_timeout(Some(options.wait_timeout))
+            .recycle_timeout(Some(options.wait_timeout))
+            .build()
+            .map_err(|e| StoreError::Unexpected(e.into()))?;
+        Ok(Self { pool })
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Client, StoreError> {
+        Ok(self.pool.get().await?)
+    }
+
+    /// Answers when the database answers: for readiness probes.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client.simple_query("select 1").await?;
+        Ok(())
+    }
+
+    pub async fn get<R: Resource>(&self, id: &str) -> Result<Option<R>, StoreError> {
+        let client = self.client().await?;
+        R::find(&client, id, false).await
+    }
+
+    /// A page and the total, read from one snapshot so they agree.
+    pub async fn list<R: Resource>(
+        &self,
+        filter: &R::Filter,
+        page: Page,
+    ) -> Result<Listed<R>, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await?;
+        let listed = R::list(&tx, filter, page).await?;
+        tx.commit().await?;
+        Ok(listed)
+    }
+
+    pub async fn create<R: Resource>(&self, resource: &R) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        resource.lock_references(&tx).await?;
+        resource.insert(&tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Read-modify-write of one resource under a row lock, so concurrent updates apply one
+    /// after the other and none is lost. `change` computes the new content from the stored
+    /// one; `Ok(None)` when there is no such resource.
+    pub async fn update<R: Resource>(
+        &self,
+        id: &str,
+        change: impl FnOnce(R) -> Result<R, Rejection>,
+    ) -> Result<Option<R>, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let Some(current) = R::find(&tx, id, true).await? else {
+            return Ok(None);
+        };
+        let updated = change(current).map_err(StoreError::Rejected)?;
+        debug_assert_eq!(updated.id(), id, "an update must not change the id");
+        updated.lock_references(&tx).await?;
+        updated.replace(&tx).await?;
+        tx.commit().await?;
+        Ok(Some(updated))
+    }
+
+    /// Deletes and returns the resource, unless something still references it.
+    pub async fn delete<R: Resource>(&self, id: &str) -> Result<Option<R>, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let Some(current) = R::find(&tx, id, true).await? else {
+            return Ok(None);
+        };
+        let referrers = R::referrers(&tx, id).await?;
+        if !referrers.is_empty() {
+            return Err(StoreError::StillReferenced {
+                kind: R::KIND,
+                id: id.to_owned(),
+                referrers,
+            });
+        }
+        R::delete(&tx, id).await?;
+        tx.commit().await?;
+        Ok(Some(current))
+    }
+
+    /// Closes every connection; further operations fail as unavailable.
+    pub fn close(&self) {
+        self.pool.close();
+    }
+
+    pub(crate) fn pool(&self) -> &Pool {
+        &self.pool
+    }
+}
+
+/// Ids among `wanted` with no row in `table`, each with its position in `wanted`. The rows
+/// found are key-share locked, so they cannot be deleted before this transaction ends.
+async fn missing_ids<'w>(
+    client: &impl GenericClient,
+    table: &'static str,
+    wanted: &'w [&'w str],
+) -> Result<Vec<(usize, &'w str)>, StoreError> {
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    // The table name is one of a fixed set of literals, never input.
+    let sql = format!("select id from {table} where id = any($1::text[]) for key share");
+    let statement = client.prepare_cached(&sql).await?;
+    let rows = client.query(&statement, &[&wanted]).await?;
+    let found: std::collections::HashSet<String> = rows.iter().map(|r| r.get(0)).collect();
+    Ok(wanted
+        .iter()
+        .enumerate()
+        .filter(|(_, id)| !found.contains(**id))
+        .map(|(i, id)| (i, *id))
+        .collect())
+}
+
+fn parse_stored<T, E: std::fmt::Display>(what: &str, value: Result<T, E>) -> Result<T, StoreError> {
+    value.map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+/// What loading a catalog document did to one resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+/// A whole catalog to create or update in one transaction (see [`Store::apply_catalog`]).
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    pub platform_components: Vec<crate::domain::PlatformComponent>,
+    pub namespaces: Vec<crate::domain::Namespace>,
+    pub rolebindings: Vec<crate::domain::RoleBinding>,
+    pub clusters: Vec<crate::domain::Cluster>,
+}
+
+/// Per kind, what happened to each resource of an applied catalog, in document order.
+#[derive(Debug, Clone, Default)]
+pub struct CatalogReport {
+    pub platform_components: Vec<(String, Outcome)>,
+    pub namespaces: Vec<(String, Outcome)>,
+    pub rolebindings: Vec<(String, Outcome)>,
+    pub clusters: Vec<(String, Outcome)>,
+}
+
+impl Store {
+    /// Creates what does not exist and replaces what differs, all or nothing. Resources the
+    /// catalog does not mention are left alone, so applying the same catalog twice changes
+    /// nothing the second time. Components must come in dependency order.
+    pub async fn apply_catalog(&self, catalog: &Catalog) -> Result<CatalogReport, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let report = CatalogReport {
+            namespaces: upsert_each(&tx, "namespaces", &catalog.namespaces).await?,
+            rolebindings: upsert_each(&tx, "rolebindings", &catalog.rolebindings).await?,
+            platform_components: upsert_each(
+                &tx,
+                "platform_components",
+                &catalog.platform_components,
+            )
+            .await?,
+            clusters: upsert_each(&tx, "clusters", &catalog.clusters).await?,
+        };
+        tx.commit().await?;
+        Ok(report)
+    }
+}
+
+async fn upsert_each<R: Resource + PartialEq>(
+    client: &impl GenericClient,
+    list: &str,
+    resources: &[R],
+) -> Result<Vec<(String, Outcome)>, StoreError> {
+    let mut outcomes = Vec::with_capacity(resources.len());
+    for (i, resource) in resources.iter().enumerate() {
+        let outcome = upsert(client, resource).await.map_err(|e| match e {
+            StoreError::UnknownReferences(errors) => {
+                StoreError::UnknownReferences(errors.prefixed(&format!("{list}[{i}]")))
+            }
+            other => other,
+        })?;
+        outcomes.push((resource.id().to_owned(), outcome));
+    }
+    Ok(outcomes)
+}
+
+async fn upsert<R: Resource + PartialEq>(
+    client: &impl GenericClient,
+    resource: &R,
+) -> Result<Outcome, StoreError> {
+    match R::find(client, resource.id(), true).await? {
+        Some(current) if current == *resource => Ok(Outcome::Unchanged),
+        Some(_) => {
+            resource.lock_references(client).await?;
+            resource.replace(client).await?;
+            Ok(Outcome::Updated)
+        }
+        None => {
+            resource.lock_references(client).await?;
+            resource.insert(client).await?;
+            Ok(Outcome::Created)
+        }
+    }
+}
