@@ -1,4 +1,5 @@
 //! flux-catalog (in progress)
 
 pub mod domain;
+pub mod embedded_pg;
 pub mod storage;
