@@ -1,5 +1,14 @@
-//! flux-catalog (in progress)
+//! flux-catalog: a catalog of platform components and clusters in PostgreSQL, served to
+//! Flux Operator's `ResourceSetInputProvider` (`type: ExternalService`) and edited over REST.
+//!
+//! Layers, each depending only on those below it: [`domain`] (types, rules, the merge; no
+//! I/O), [`storage`] (PostgreSQL), [`http`] (actix-web), and [`startup`] wiring them
+//! together from [`settings`].
 
 pub mod domain;
 pub mod embedded_pg;
+pub mod http;
+pub mod seed;
+pub mod settings;
+pub mod startup;
 pub mod storage;

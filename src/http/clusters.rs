@@ -1,0 +1,402 @@
+//! `/clusters`: clusters and what they take from the catalog.
+
+use std::collections::BTreeMap;
+
+use actix_web::web::{self, Payload};
+use actix_web::{HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::{IntoParams, ToSchema};
+
+use super::AppState;
+use super::crud::{self, ApiResource, ListQuery, Rules, UpdateKind};
+use super::docs::{
+    AuthErrors, BodyErrors, ConflictError, DeleteConflictError, NotFoundError, QueryErrors,
+    WriteErrors,
+};
+use super::error::ApiError;
+use crate::domain::cluster::{attach_patches, check_info_text};
+use crate::domain::component::{check_component_path, check_oci_tag};
+use crate::domain::{
+    Cluster, ClusterDns, ClusterId, ClusterName, ComponentId, ComponentRef, FieldErrors,
+    NamespaceId, RoleBindingId,
+};
+use crate::storage::ClusterFilter;
+
+/// A cluster, the catalog entries it references, and its per-cluster overrides.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "id": "demo-cluster-01",
+    "cluster_name": "demo-cluster-01",
+    "cluster_dns": "demo-cluster-01.k8s.example.com",
+    "environment": "dev",
+    "node_count": 3,
+    "platform_components": [
+        {"id": "cert-manager", "enabled": true},
+        {"id": "ingress-nginx", "enabled": true, "oci_tag": "4.12.0"}
+    ],
+    "namespaces": [{"id": "monitoring"}],
+    "rolebindings": [{"id": "platform-admins"}],
+    "patches": {"ingress-nginx": {"controller.replicaCount": 3}}
+}))]
+pub struct ClusterBody {
+    /// Unique id (RFC 1123 label).
+    #[schema(
+        pattern = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        min_length = 1,
+        max_length = 63
+    )]
+    pub id: String,
+    /// The name templates see as `cluster.name` (RFC 1123 label).
+    #[schema(
+        pattern = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        min_length = 1,
+        max_length = 63
+    )]
+    pub cluster_name: String,
+    /// The cluster's DNS name, unique; Flux endpoints are addressed by it.
+    #[schema(
+        pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+        min_length = 1,
+        max_length = 253
+    )]
+    pub cluster_dns: String,
+    /// One of the configured tiers (by default `dev`, `qa`, `uat`, `prod`).
+    pub environment: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 2147483647)]
+    pub node_count: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1, max_length = 253)]
+    pub vm_image: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1, max_length = 253)]
+    pub k0s_version: Option<String>,
+    /// Catalog components this cluster installs, each at most once.
+    #[serde(default)]
+    pub platform_components: Vec<ComponentRefBody>,
+    /// Namespace definitions this cluster creates, each at most once.
+    #[serde(default)]
+    pub namespaces: Vec<ReferenceBody>,
+    /// Rolebinding definitions this cluster creates, each at most once.
+    #[serde(default)]
+    pub rolebindings: Vec<ReferenceBody>,
+    /// Per-component values, `{component_id: {key: value}}`, for referenced components
+    /// only. Values keep their JSON type.
+    #[serde(default)]
+    #[schema(value_type = BTreeMap<String, Object>)]
+    pub patches: BTreeMap<String, Map<String, Value>>,
+}
+
+/// A cluster's use of a catalog component, with optional overrides.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ComponentRefBody {
+    /// Id of a catalog component.
+    #[schema(
+        pattern = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        min_length = 1,
+        max_length = 63
+    )]
+    pub id: String,
+    /// `false` keeps the component listed so Flux removes it from the cluster.
+    pub enabled: bool,
+    /// Replaces the catalog's `oci_tag` on this cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1, max_length = 128)]
+    pub oci_tag: Option<String>,
+    /// Replaces the catalog's `component_path` on this cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1, max_length = 253)]
+    pub component_path: Option<String>,
+}
+
+/// A reference to a namespace or rolebinding definition.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReferenceBody {
+    #[schema(
+        pattern = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        min_length = 1,
+        max_length = 63
+    )]
+    pub id: String,
+}
+
+/// Fields to change (PUT: omitted fields keep their value and lists are replaced whole;
+/// PATCH: RFC 7396 merge patch, where `patches` merge per key and `null` removes).
+#[derive(ToSchema)]
+#[allow(dead_code)] // documents the partial body; requests are merged as JSON, then parsed as ClusterBody
+pub struct ClusterUpdate {
+    /// Must equal the id in the path if sent.
+    id: Option<String>,
+    cluster_name: Option<String>,
+    cluster_dns: Option<String>,
+    environment: Option<String>,
+    node_count: Option<u32>,
+    vm_image: Option<String>,
+    k0s_version: Option<String>,
+    platform_components: Option<Vec<ComponentRefBody>>,
+    namespaces: Option<Vec<ReferenceBody>>,
+    rolebindings: Option<Vec<ReferenceBody>>,
+    #[schema(value_type = Option<BTreeMap<String, Object>>)]
+    patches: Option<BTreeMap<String, Map<String, Value>>>,
+}
+
+/// List filters and paging.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ClusterQuery {
+    /// Page size, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<i64>,
+    /// Items to skip (default 0).
+    #[param(minimum = 0)]
+    offset: Option<i64>,
+    /// Only the cluster with this DNS name.
+    cluster_dns: Option<String>,
+    /// Only clusters in this environment.
+    environment: Option<String>,
+}
+
+impl ListQuery for ClusterQuery {
+    type Filter = ClusterFilter;
+    fn limit(&self) -> Option<i64> {
+        self.limit
+    }
+    fn offset(&self) -> Option<i64> {
+        self.offset
+    }
+    fn filter_params(&self) -> Vec<(&'static str, String)> {
+        let mut params = Vec::new();
+        if let Some(dns) = &self.cluster_dns {
+            params.push(("cluster_dns", dns.clone()));
+        }
+        if let Some(environment) = &self.environment {
+            params.push(("environment", environment.clone()));
+        }
+        params
+    }
+    fn into_filter(self) -> ClusterFilter {
+        ClusterFilter {
+            cluster_dns: self.cluster_dns,
+            environment: self.environment,
+        }
+    }
+}
+
+impl ApiResource for Cluster {
+    const COLLECTION: &'static str = "/clusters";
+    type Body = ClusterBody;
+    type Query = ClusterQuery;
+
+    fn to_body(&self) -> ClusterBody {
+        ClusterBody {
+            id: self.id.to_string(),
+            cluster_name: self.cluster_name.to_string(),
+            cluster_dns: self.cluster_dns.to_string(),
+            environment: self.environment.clone(),
+            node_count: self.node_count,
+            vm_image: self.vm_image.clone(),
+            k0s_version: self.k0s_version.clone(),
+            platform_components: self
+                .platform_components
+                .iter()
+                .map(|r| ComponentRefBody {
+                    id: r.id.to_string(),
+                    enabled: r.enabled,
+                    oci_tag: r.oci_tag.clone(),
+                    component_path: r.component_path.clone(),
+                })
+                .collect(),
+            namespaces: self
+                .namespaces
+                .iter()
+                .map(|n| ReferenceBody { id: n.to_string() })
+                .collect(),
+            rolebindings: self
+                .rolebindings
+                .iter()
+                .map(|r| ReferenceBody { id: r.to_string() })
+                .collect(),
+            patches: self
+                .patches()
+                .into_iter()
+                .map(|(id, patches)| (id.to_owned(), patches.clone()))
+                .collect(),
+        }
+    }
+
+    fn from_body(body: ClusterBody, rules: &Rules) -> Result<Self, FieldErrors> {
+        let mut errors = FieldErrors::new();
+        let id = errors.check("id", ClusterId::parse(body.id));
+        let cluster_name = errors.check("cluster_name", ClusterName::parse(body.cluster_name));
+        let cluster_dns = errors.check("cluster_dns", ClusterDns::parse(body.cluster_dns));
+        errors.check("environment", rules.environments.check(&body.environment));
+        if let Some(value) = &body.vm_image {
+            errors.check("vm_image", check_info_text(value));
+        }
+        if let Some(value) = &body.k0s_version {
+            errors.check("k0s_version", check_info_text(value));
+        }
+        if body.node_count.is_some_and(|n| i32::try_from(n).is_err()) {
+            errors.add("node_count", format!("must be at most {}", i32::MAX));
+        }
+
+        let mut platform_components = Vec::with_capacity(body.platform_components.len());
+        for (i, reference) in body.platform_components.into_iter().enumerate() {
+            let field = format!("platform_components[{i}]");
+            if let Some(tag) = &reference.oci_tag {
+                errors.check(&format!("{field}.oci_tag"), check_oci_tag(tag));
+            }
+            if let Some(path) = &reference.component_path {
+                errors.check(
+                    &format!("{field}.component_path"),
+                    check_component_path(path),
+                );
+            }
+            if let Some(id) = errors.check(&format!("{field}.id"), ComponentId::parse(reference.id))
+            {
+                platform_components.push(ComponentRef {
+                    id,
+                    enabled: reference.enabled,
+                    oci_tag: reference.oci_tag,
+                    component_path: reference.component_path,
+                    patches: None,
+                });
+            }
+        }
+        let namespaces = references(
+            "namespaces",
+            body.namespaces,
+            NamespaceId::parse,
+            &mut errors,
+        );
+        let rolebindings = references(
+            "rolebindings",
+            body.rolebindings,
+            RoleBindingId::parse,
+            &mut errors,
+        );
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        errors.extend(attach_patches(&mut platform_components, body.patches));
+        let (Some(id), Some(cluster_name), Some(cluster_dns)) = (id, cluster_name, cluster_dns)
+        else {
+            return Err(errors);
+        };
+        let cluster = Cluster {
+            id,
+            cluster_name,
+            cluster_dns,
+            environment: body.environment,
+            node_count: body.node_count,
+            vm_image: body.vm_image,
+            k0s_version: body.k0s_version,
+            platform_components,
+            namespaces,
+            rolebindings,
+        };
+        errors.extend(cluster.check_duplicate_references());
+        errors.into_result(|| cluster)
+    }
+}
+
+fn references<T, E: std::fmt::Display>(
+    list: &str,
+    bodies: Vec<ReferenceBody>,
+    parse: impl Fn(String) -> Result<T, E>,
+    errors: &mut FieldErrors,
+) -> Vec<T> {
+    bodies
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, r)| errors.check(&format!("{list}[{i}].id"), parse(r.id)))
+        .collect()
+}
+
+/// List clusters, by id.
+#[utoipa::path(get, operation_id = "listClusters", path = "/clusters", tag = "clusters",
+    params(ClusterQuery),
+    responses(
+        (status = 200, description = "One page of clusters", body = [ClusterBody],
+            headers(("X-Total-Count" = i64, description = "Clusters matching the filters"),
+                    ("Link" = String, description = "RFC 8288 links to the next and previous pages"))),
+        QueryErrors, AuthErrors))]
+pub async fn list(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    crud::list::<Cluster>(&state, &request).await
+}
+
+/// Get one cluster.
+#[utoipa::path(get, operation_id = "getCluster", path = "/clusters/{id}", tag = "clusters",
+    params(("id" = String, Path, description = "Cluster id")),
+    responses((status = 200, description = "The cluster", body = ClusterBody), NotFoundError, AuthErrors))]
+pub async fn get(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    crud::get::<Cluster>(&state, &id).await
+}
+
+/// Register a cluster. Every referenced component, namespace and rolebinding must exist.
+#[utoipa::path(post, operation_id = "createCluster", path = "/clusters", tag = "clusters",
+    request_body = ClusterBody,
+    responses(
+        (status = 201, description = "Created", body = ClusterBody,
+            headers(("Location" = String, description = "Path of the new cluster"))),
+        BodyErrors, ConflictError, WriteErrors, AuthErrors))]
+pub async fn create(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    payload: Payload,
+) -> Result<HttpResponse, ApiError> {
+    crud::create::<Cluster>(&state, &request, payload).await
+}
+
+/// Change a cluster: fields sent replace the stored ones (lists whole), fields omitted keep their value.
+#[utoipa::path(put, operation_id = "replaceCluster", path = "/clusters/{id}", tag = "clusters",
+    params(("id" = String, Path, description = "Cluster id")),
+    request_body = ClusterUpdate,
+    responses((status = 200, description = "The updated cluster", body = ClusterBody),
+        BodyErrors, NotFoundError, ConflictError, WriteErrors, AuthErrors))]
+pub async fn replace(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    id: web::Path<String>,
+    payload: Payload,
+) -> Result<HttpResponse, ApiError> {
+    crud::update::<Cluster>(&state, &request, &id, payload, UpdateKind::Replace).await
+}
+
+/// Change a cluster with an RFC 7396 JSON merge patch.
+#[utoipa::path(patch, operation_id = "patchCluster", path = "/clusters/{id}", tag = "clusters",
+    params(("id" = String, Path, description = "Cluster id")),
+    request_body(content = ClusterUpdate, content_type = "application/merge-patch+json"),
+    responses((status = 200, description = "The updated cluster", body = ClusterBody),
+        BodyErrors, NotFoundError, ConflictError, WriteErrors, AuthErrors))]
+pub async fn patch(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    id: web::Path<String>,
+    payload: Payload,
+) -> Result<HttpResponse, ApiError> {
+    crud::update::<Cluster>(&state, &request, &id, payload, UpdateKind::MergePatch).await
+}
+
+/// Delete a cluster and its references (the catalog entries stay).
+#[utoipa::path(delete, operation_id = "deleteCluster", path = "/clusters/{id}", tag = "clusters",
+    params(("id" = String, Path, description = "Cluster id")),
+    responses((status = 200, description = "The deleted cluster", body = ClusterBody),
+        NotFoundError, DeleteConflictError, WriteErrors, AuthErrors))]
+pub async fn delete(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    crud::delete::<Cluster>(&state, &id).await
+}

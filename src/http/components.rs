@@ -1,0 +1,244 @@
+//! `/platform_components`: the catalog of installable components.
+
+use actix_web::web::{self, Payload};
+use actix_web::{HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::AppState;
+use super::crud::{self, ApiResource, ListQuery, Rules, UpdateKind};
+use super::docs::{
+    AuthErrors, BodyErrors, ConflictError, DeleteConflictError, NotFoundError, QueryErrors,
+    WriteErrors,
+};
+use super::error::ApiError;
+use crate::domain::component::{
+    check_component_path, check_component_version, check_oci_tag, check_oci_url,
+};
+use crate::domain::{ComponentId, FieldErrors, PlatformComponent};
+use crate::storage::ComponentFilter;
+
+/// A catalog entry: what clusters install unless they override `component_path` or `oci_tag`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "id": "ingress-nginx",
+    "component_path": "ingress-nginx",
+    "component_version": "4.11.3",
+    "cluster_env_enabled": false,
+    "oci_url": "oci://ghcr.io/example/charts",
+    "oci_tag": "4.11.3",
+    "depends_on": ["cert-manager"]
+}))]
+pub struct PlatformComponentBody {
+    /// Unique id; becomes part of Kubernetes object names (RFC 1123 label).
+    #[schema(
+        pattern = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        min_length = 1,
+        max_length = 63
+    )]
+    pub id: String,
+    /// Chart name or relative path inside the OCI artifact.
+    #[schema(min_length = 1, max_length = 253)]
+    pub component_path: String,
+    /// Upstream version; `latest` means not pinned.
+    #[schema(min_length = 1, max_length = 128)]
+    pub component_version: String,
+    /// When true, templates append `/{environment}` to the path.
+    #[serde(default)]
+    pub cluster_env_enabled: bool,
+    /// Helm repository (`https://`) or OCI registry (`oci://`) URL.
+    #[schema(min_length = 1, max_length = 2048)]
+    pub oci_url: String,
+    /// Default chart or artifact tag; clusters may override it.
+    #[schema(min_length = 1, max_length = 128)]
+    pub oci_tag: String,
+    /// Ids of catalog components that must be ready first.
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+}
+
+/// Fields to change; omitted fields keep their value (PUT), or RFC 7396 merge-patch
+/// semantics (PATCH, where `null` resets a field to its default).
+#[derive(ToSchema)]
+#[allow(dead_code)] // documents the partial body; requests are merged as JSON, then parsed as PlatformComponentBody
+pub struct PlatformComponentUpdate {
+    /// Must equal the id in the path if sent.
+    id: Option<String>,
+    component_path: Option<String>,
+    component_version: Option<String>,
+    cluster_env_enabled: Option<bool>,
+    oci_url: Option<String>,
+    oci_tag: Option<String>,
+    depends_on: Option<Vec<String>>,
+}
+
+/// List filters and paging.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ComponentQuery {
+    /// Page size, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<i64>,
+    /// Items to skip (default 0).
+    #[param(minimum = 0)]
+    offset: Option<i64>,
+    /// Only components with exactly this version.
+    component_version: Option<String>,
+}
+
+impl ListQuery for ComponentQuery {
+    type Filter = ComponentFilter;
+    fn limit(&self) -> Option<i64> {
+        self.limit
+    }
+    fn offset(&self) -> Option<i64> {
+        self.offset
+    }
+    fn filter_params(&self) -> Vec<(&'static str, String)> {
+        self.component_version
+            .iter()
+            .map(|v| ("component_version", v.clone()))
+            .collect()
+    }
+    fn into_filter(self) -> ComponentFilter {
+        ComponentFilter {
+            component_version: self.component_version,
+        }
+    }
+}
+
+impl ApiResource for PlatformComponent {
+    const COLLECTION: &'static str = "/platform_components";
+    type Body = PlatformComponentBody;
+    type Query = ComponentQuery;
+
+    fn to_body(&self) -> PlatformComponentBody {
+        PlatformComponentBody {
+            id: self.id.to_string(),
+            component_path: self.component_path.clone(),
+            component_version: self.component_version.clone(),
+            cluster_env_enabled: self.cluster_env_enabled,
+            oci_url: self.oci_url.clone(),
+            oci_tag: self.oci_tag.clone(),
+            depends_on: self.depends_on.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    fn from_body(body: PlatformComponentBody, _rules: &Rules) -> Result<Self, FieldErrors> {
+        let mut errors = FieldErrors::new();
+        let id = errors.check("id", ComponentId::parse(body.id));
+        errors.check("component_path", check_component_path(&body.component_path));
+        errors.check(
+            "component_version",
+            check_component_version(&body.component_version),
+        );
+        errors.check("oci_url", check_oci_url(&body.oci_url));
+        errors.check("oci_tag", check_oci_tag(&body.oci_tag));
+        let depends_on: Vec<Option<ComponentId>> = body
+            .depends_on
+            .into_iter()
+            .enumerate()
+            .map(|(i, d)| errors.check(&format!("depends_on[{i}]"), ComponentId::parse(d)))
+            .collect();
+        let (Some(id), false) = (id, depends_on.contains(&None)) else {
+            return Err(errors);
+        };
+        let component = PlatformComponent {
+            id,
+            component_path: body.component_path,
+            component_version: body.component_version,
+            cluster_env_enabled: body.cluster_env_enabled,
+            oci_url: body.oci_url,
+            oci_tag: body.oci_tag,
+            depends_on: depends_on.into_iter().flatten().collect(),
+        };
+        errors.extend(component.check_dependencies());
+        errors.into_result(|| component)
+    }
+}
+
+/// List catalog components, by id.
+#[utoipa::path(get, operation_id = "listPlatformComponents", path = "/platform_components", tag = "platform components",
+    params(ComponentQuery),
+    responses(
+        (status = 200, description = "One page of components", body = [PlatformComponentBody],
+            headers(("X-Total-Count" = i64, description = "Components matching the filters"),
+                    ("Link" = String, description = "RFC 8288 links to the next and previous pages"))),
+        QueryErrors, AuthErrors))]
+pub async fn list(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    crud::list::<PlatformComponent>(&state, &request).await
+}
+
+/// Get one catalog component.
+#[utoipa::path(get, operation_id = "getPlatformComponent", path = "/platform_components/{id}", tag = "platform components",
+    params(("id" = String, Path, description = "Component id")),
+    responses((status = 200, description = "The component", body = PlatformComponentBody),
+        NotFoundError, AuthErrors))]
+pub async fn get(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    crud::get::<PlatformComponent>(&state, &id).await
+}
+
+/// Add a component to the catalog. Every `depends_on` id must exist.
+#[utoipa::path(post, operation_id = "createPlatformComponent", path = "/platform_components", tag = "platform components",
+    request_body = PlatformComponentBody,
+    responses(
+        (status = 201, description = "Created", body = PlatformComponentBody,
+            headers(("Location" = String, description = "Path of the new component"))),
+        BodyErrors, ConflictError, WriteErrors, AuthErrors))]
+pub async fn create(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    payload: Payload,
+) -> Result<HttpResponse, ApiError> {
+    crud::create::<PlatformComponent>(&state, &request, payload).await
+}
+
+/// Change a component: fields sent replace the stored ones, fields omitted keep their value.
+#[utoipa::path(put, operation_id = "replacePlatformComponent", path = "/platform_components/{id}", tag = "platform components",
+    params(("id" = String, Path, description = "Component id")),
+    request_body = PlatformComponentUpdate,
+    responses((status = 200, description = "The updated component", body = PlatformComponentBody),
+        BodyErrors, NotFoundError, ConflictError, WriteErrors, AuthErrors))]
+pub async fn replace(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    id: web::Path<String>,
+    payload: Payload,
+) -> Result<HttpResponse, ApiError> {
+    crud::update::<PlatformComponent>(&state, &request, &id, payload, UpdateKind::Replace).await
+}
+
+/// Change a component with an RFC 7396 JSON merge patch.
+#[utoipa::path(patch, operation_id = "patchPlatformComponent", path = "/platform_components/{id}", tag = "platform components",
+    params(("id" = String, Path, description = "Component id")),
+    request_body(content = PlatformComponentUpdate, content_type = "application/merge-patch+json"),
+    responses((status = 200, description = "The updated component", body = PlatformComponentBody),
+        BodyErrors, NotFoundError, ConflictError, WriteErrors, AuthErrors))]
+pub async fn patch(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    id: web::Path<String>,
+    payload: Payload,
+) -> Result<HttpResponse, ApiError> {
+    crud::update::<PlatformComponent>(&state, &request, &id, payload, UpdateKind::MergePatch).await
+}
+
+/// Remove a component from the catalog; refused while clusters or other components reference it.
+#[utoipa::path(delete, operation_id = "deletePlatformComponent", path = "/platform_components/{id}", tag = "platform components",
+    params(("id" = String, Path, description = "Component id")),
+    responses((status = 200, description = "The deleted component", body = PlatformComponentBody),
+        NotFoundError, DeleteConflictError, WriteErrors, AuthErrors))]
+pub async fn delete(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    crud::delete::<PlatformComponent>(&state, &id).await
+}

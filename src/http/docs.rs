@@ -1,0 +1,88 @@
+//! Error responses shared by many operations, for the OpenAPI document. Each set is
+//! disjoint in status codes so they can be combined in `responses(...)`.
+#![allow(dead_code)] // documentation types: described, never constructed
+
+use utoipa::IntoResponses;
+
+use super::error::Problem;
+
+/// Every authenticated operation.
+#[derive(IntoResponses)]
+pub enum AuthErrors {
+    /// Missing or invalid credentials; `WWW-Authenticate` names the accepted schemes.
+    #[response(status = 401, content_type = "application/problem+json",
+        headers(("WWW-Authenticate" = String, description = "Bearer and Basic challenges")))]
+    Unauthorized(Problem),
+    /// A bug or a broken database; the cause is in the server log only.
+    #[response(status = 500, content_type = "application/problem+json")]
+    Internal(Problem),
+    /// The database is unreachable; nothing was written.
+    #[response(status = 503, content_type = "application/problem+json",
+        headers(("Retry-After" = String, description = "Seconds to wait before retrying")))]
+    Unavailable(Problem),
+}
+
+/// Every write.
+#[derive(IntoResponses)]
+pub enum WriteErrors {
+    /// The token may only read (`CRUD_AUTH_TOKEN` is needed).
+    #[response(status = 403, content_type = "application/problem+json")]
+    Forbidden(Problem),
+    /// The server runs in `read-only` mode, which serves no writes.
+    #[response(status = 405, content_type = "application/problem+json",
+        headers(("Allow" = String, description = "The methods this path serves")))]
+    NotAllowed(Problem),
+}
+
+/// Every operation with a request body.
+#[derive(IntoResponses)]
+pub enum BodyErrors {
+    /// Malformed JSON (`MALFORMED_JSON`), or a document of the wrong shape: wrong types,
+    /// unknown or missing fields (`INVALID_REQUEST`).
+    #[response(status = 400, content_type = "application/problem+json")]
+    BadRequest(Problem),
+    /// The body exceeds the configured limit.
+    #[response(status = 413, content_type = "application/problem+json")]
+    TooLarge(Problem),
+    /// The `Content-Type` is not accepted here.
+    #[response(status = 415, content_type = "application/problem+json")]
+    UnsupportedMediaType(Problem),
+    /// Values that break a rule (`VALIDATION_FAILED`) or reference catalog entries that do
+    /// not exist (`UNKNOWN_REFERENCE`); `errors` names each field.
+    #[response(status = 422, content_type = "application/problem+json")]
+    Unprocessable(Problem),
+}
+
+/// Operations on one resource.
+#[derive(IntoResponses)]
+pub enum NotFoundError {
+    /// No resource with this id.
+    #[response(status = 404, content_type = "application/problem+json")]
+    NotFound(Problem),
+}
+
+/// Creates and updates.
+#[derive(IntoResponses)]
+pub enum ConflictError {
+    /// The id or `cluster_dns` is taken (`ALREADY_EXISTS`), or a concurrent write interfered
+    /// (`CONFLICT`, safe to retry).
+    #[response(status = 409, content_type = "application/problem+json")]
+    Conflict(Problem),
+}
+
+/// Deletes.
+#[derive(IntoResponses)]
+pub enum DeleteConflictError {
+    /// Still referenced (`STILL_REFERENCED`, `referenced_by` lists by whom), or a concurrent
+    /// write interfered (`CONFLICT`).
+    #[response(status = 409, content_type = "application/problem+json")]
+    Conflict(Problem),
+}
+
+/// List operations.
+#[derive(IntoResponses)]
+pub enum QueryErrors {
+    /// An unknown query parameter, or `limit`/`offset` out of range (`INVALID_REQUEST`).
+    #[response(status = 400, content_type = "application/problem+json")]
+    BadRequest(Problem),
+}

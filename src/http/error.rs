@@ -1,0 +1,419 @@
+//! One error type for every handler, rendered as an RFC 9457 problem document.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::domain::merge::DanglingReference;
+use crate::domain::validation::Rejection;
+use crate::domain::{FieldError, FieldErrors};
+use crate::storage::{Referrer, StoreError};
+
+pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
+
+/// Stable, machine-readable error codes. Clients branch on these, never on `title` or `detail`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ErrorCode {
+    /// 400: the body is not well-formed JSON.
+    MalformedJson,
+    /// 400: the body or query does not have the expected shape (types, unknown or missing fields).
+    InvalidRequest,
+    /// 401: no credentials, or wrong ones.
+    Unauthorized,
+    /// 403: valid credentials that may only read, on a write.
+    Forbidden,
+    /// 404: no such resource, cluster or route.
+    NotFound,
+    /// 405: the method is not served on this path (in `read-only` mode: every write).
+    MethodNotAllowed,
+    /// 409: a create named an id (or `cluster_dns`) that is taken.
+    AlreadyExists,
+    /// 409: a delete of something still referenced; `referenced_by` lists by whom.
+    StillReferenced,
+    /// 409: a concurrent write interfered; retrying is safe.
+    Conflict,
+    /// 413: the body is larger than the configured limit.
+    PayloadTooLarge,
+    /// 415: the body's media type is not accepted here.
+    UnsupportedMediaType,
+    /// 422: the values break a rule; `errors` names each field.
+    ValidationFailed,
+    /// 422: references to catalog entries that do not exist; `errors` names each field.
+    UnknownReference,
+    /// 500: a bug or a broken database; details are in the server log only.
+    InternalError,
+    /// 503: the database is unreachable; nothing was written.
+    StoreUnavailable,
+    /// 503: `/ready` only: the service cannot serve yet; `detail` says why.
+    NotReady,
+}
+
+impl ErrorCode {
+    fn status(self) -> StatusCode {
+        match self {
+            Self::MalformedJson | Self::InvalidRequest => StatusCode::BAD_REQUEST,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::AlreadyExists | Self::StillReferenced | Self::Conflict => StatusCode::CONFLICT,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::ValidationFailed | Self::UnknownReference => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::StoreUnavailable | Self::NotReady => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            Self::MalformedJson => "Malformed JSON",
+            Self::InvalidRequest => "Invalid request",
+            Self::Unauthorized => "Unauthorized",
+            Self::Forbidden => "Forbidden",
+            Self::NotFound => "Not found",
+            Self::MethodNotAllowed => "Method not allowed",
+            Self::AlreadyExists => "Already exists",
+            Self::StillReferenced => "Still referenced",
+            Self::Conflict => "Conflict",
+            Self::PayloadTooLarge => "Payload too large",
+            Self::UnsupportedMediaType => "Unsupported media type",
+            Self::ValidationFailed => "Validation failed",
+            Self::UnknownReference => "Unknown reference",
+            Self::InternalError => "Internal error",
+            Self::StoreUnavailable => "Store unavailable",
+            Self::NotReady => "Not ready",
+        }
+    }
+
+    fn slug(self) -> String {
+        format!("{self:?}")
+            .chars()
+            .enumerate()
+            .flat_map(|(i, c)| {
+                let dash = (i > 0 && c.is_ascii_uppercase()).then_some('-');
+                dash.into_iter()
+                    .chain(std::iter::once(c.to_ascii_lowercase()))
+            })
+            .collect()
+    }
+}
+
+/// An RFC 9457 problem document; every error response of this service has this shape.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({
+    "type": "urn:flux-catalog:problem:validation-failed",
+    "title": "Validation failed",
+    "status": 422,
+    "detail": "1 field is invalid",
+    "code": "VALIDATION_FAILED",
+    "errors": [{"field": "cluster_dns", "message": "label \"Bad\" must contain only lowercase letters, digits and '-', found 'B'"}]
+}))]
+pub struct Problem {
+    /// Identifies the problem type; one per `code`.
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    pub title: String,
+    pub status: u16,
+    /// What went wrong with this request, for people.
+    pub detail: String,
+    pub code: ErrorCode,
+    /// Each refused field (validation problems only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<ProblemField>,
+    /// Who still references the resource (`STILL_REFERENCED` only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub referenced_by: Vec<ProblemReferrer>,
+}
+
+/// One refused field: its path in the request (`platform_components[2].id`) and why.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ProblemField {
+    pub field: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ProblemReferrer {
+    /// `cluster` or `platform component`.
+    pub kind: String,
+    pub id: String,
+}
+
+/// Every way a request can fail.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400 `MALFORMED_JSON`.
+    #[error("malformed JSON: {0}")]
+    MalformedJson(String),
+    /// 400 `INVALID_REQUEST`, naming each field.
+    #[error("invalid request: {0}")]
+    InvalidRequest(FieldErrors),
+    /// 401, with a `WWW-Authenticate` challenge.
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// 403.
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// 404.
+    #[error("{0}")]
+    NotFound(String),
+    /// 405, with the methods the path does serve.
+    #[error("method not allowed; this path serves {allow}")]
+    MethodNotAllowed {
+        allow: &'static str,
+        read_only: bool,
+    },
+    /// 409 `ALREADY_EXISTS`.
+    #[error("{kind} with {field} {value:?} already exists")]
+    AlreadyExists {
+        kind: &'static str,
+        field: &'static str,
+        value: String,
+    },
+    /// 409 `STILL_REFERENCED`.
+    #[error("{kind} {id:?} is still referenced")]
+    StillReferenced {
+        kind: &'static str,
+        id: String,
+        referrers: Vec<Referrer>,
+    },
+    /// 409 `CONFLICT`.
+    #[error("a concurrent change conflicted with this one; retry the request")]
+    Conflict,
+    /// 413.
+    #[error("the body is larger than the limit of {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    /// 415.
+    #[error("unsupported media type {given:?}; send {expected}")]
+    UnsupportedMediaType {
+        given: String,
+        expected: &'static str,
+    },
+    /// 422 `VALIDATION_FAILED`.
+    #[error("validation failed: {0}")]
+    ValidationFailed(FieldErrors),
+    /// 422 `UNKNOWN_REFERENCE`.
+    #[error("unknown references: {0}")]
+    UnknownReference(FieldErrors),
+    /// 503 `STORE_UNAVAILABLE`.
+    #[error("the database is unavailable")]
+    StoreUnavailable(#[source] anyhow::Error),
+    /// 503 `NOT_READY` (readiness probe).
+    #[error("not ready: {0}")]
+    NotReady(String),
+    /// 500; the cause is logged, never sent.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::MalformedJson(_) => ErrorCode::MalformedJson,
+            Self::InvalidRequest(_) => ErrorCode::InvalidRequest,
+            Self::Unauthorized(_) => ErrorCode::Unauthorized,
+            Self::Forbidden(_) => ErrorCode::Forbidden,
+            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
+            Self::AlreadyExists { .. } => ErrorCode::AlreadyExists,
+            Self::StillReferenced { .. } => ErrorCode::StillReferenced,
+            Self::Conflict => ErrorCode::Conflict,
+            Self::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
+            Self::UnsupportedMediaType { .. } => ErrorCode::UnsupportedMediaType,
+            Self::ValidationFailed(_) => ErrorCode::ValidationFailed,
+            Self::UnknownReference(_) => ErrorCode::UnknownReference,
+            Self::StoreUnavailable(_) => ErrorCode::StoreUnavailable,
+            Self::NotReady(_) => ErrorCode::NotReady,
+            Self::Internal(_) => ErrorCode::InternalError,
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            Self::InvalidRequest(errors)
+            | Self::ValidationFailed(errors)
+            | Self::UnknownReference(errors) => {
+                let n = errors.iter().count();
+                let what = if n == 1 { "field is" } else { "fields are" };
+                format!("{n} {what} invalid: {errors}")
+            }
+            Self::MethodNotAllowed {
+                allow,
+                read_only: true,
+            } => format!(
+                "this server runs in read-only mode (API_MODE=read-only) and serves only {allow} here; \
+                 send writes to a server in crud mode"
+            ),
+            Self::StillReferenced {
+                kind,
+                id,
+                referrers,
+            } => {
+                let list: Vec<String> = referrers
+                    .iter()
+                    .map(|r| format!("{} {:?}", r.kind, r.id))
+                    .collect();
+                format!(
+                    "{kind} {id:?} cannot be deleted while referenced by {}; remove those references first",
+                    list.join(", ")
+                )
+            }
+            other => other.to_string(),
+        }
+    }
+
+    fn field_errors(&self) -> Vec<ProblemField> {
+        let from = |errors: &FieldErrors| {
+            errors
+                .iter()
+                .map(|FieldError { field, message }| ProblemField {
+                    field: field.clone(),
+                    message: message.clone(),
+                })
+                .collect()
+        };
+        match self {
+            Self::InvalidRequest(e) | Self::ValidationFailed(e) | Self::UnknownReference(e) => {
+                from(e)
+            }
+            Self::AlreadyExists { field, value, .. } => vec![ProblemField {
+                field: (*field).to_owned(),
+                message: format!("{value:?} is already taken"),
+            }],
+            _ => Vec::new(),
+        }
+    }
+
+    pub fn problem(&self) -> Problem {
+        let code = self.code();
+        Problem {
+            problem_type: format!("urn:flux-catalog:problem:{}", code.slug()),
+            title: code.title().to_owned(),
+            status: code.status().as_u16(),
+            detail: self.detail(),
+            code,
+            errors: self.field_errors(),
+            referenced_by: match self {
+                Self::StillReferenced { referrers, .. } => referrers
+                    .iter()
+                    .map(|r| ProblemReferrer {
+                        kind: r.kind.to_owned(),
+                        id: r.id.clone(),
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            },
+        }
+    }
+}
+
+/// Walks the whole `source()` chain, so a log line shows the root cause.
+struct Chain<'a>(&'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.code().status()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            Self::Internal(cause) => log::error!("internal error: {}", Chain(cause.as_ref())),
+            Self::StoreUnavailable(cause) => {
+                log::warn!("database unavailable: {}", Chain(cause.as_ref()))
+            }
+            _ => {}
+        }
+        let mut response = HttpResponse::build(self.status_code());
+        response.insert_header((header::CONTENT_TYPE, PROBLEM_CONTENT_TYPE));
+        match self {
+            Self::Unauthorized(_) => {
+                response.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(r#"Bearer realm="flux-catalog", Basic realm="flux-catalog", charset="UTF-8""#),
+                ));
+            }
+            Self::MethodNotAllowed { allow, .. } => {
+                response.insert_header((header::ALLOW, *allow));
+            }
+            Self::StoreUnavailable(_) => {
+                response.insert_header((header::RETRY_AFTER, "5"));
+            }
+            _ => {}
+        }
+        response.body(serde_json::to_vec(&self.problem()).expect("problems serialise"))
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::AlreadyExists { kind, field, value } => {
+                Self::AlreadyExists { kind, field, value }
+            }
+            StoreError::StillReferenced {
+                kind,
+                id,
+                referrers,
+            } => Self::StillReferenced {
+                kind,
+                id,
+                referrers,
+            },
+            StoreError::UnknownReferences(errors) => Self::UnknownReference(errors),
+            StoreError::Rejected(Rejection::Malformed(errors)) => Self::InvalidRequest(errors),
+            StoreError::Rejected(Rejection::Invalid(errors)) => Self::ValidationFailed(errors),
+            StoreError::Conflict(cause) => {
+                log::info!("write refused after a concurrent change: {}", Chain(&cause));
+                Self::Conflict
+            }
+            StoreError::Unavailable(cause) => Self::StoreUnavailable(cause),
+            StoreError::Corrupt(what) => {
+                Self::Internal(anyhow::anyhow!("corrupt stored data: {what}"))
+            }
+            StoreError::Unexpected(cause) => Self::Internal(cause),
+        }
+    }
+}
+
+impl From<DanglingReference> for ApiError {
+    fn from(error: DanglingReference) -> Self {
+        Self::Internal(error.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn problem_types_are_derived_from_the_code() {
+        assert_eq!(ErrorCode::ValidationFailed.slug(), "validation-failed");
+        assert_eq!(ErrorCode::NotFound.slug(), "not-found");
+        let problem = ApiError::NotFound("no cluster".into()).problem();
+        assert_eq!(problem.problem_type, "urn:flux-catalog:problem:not-found");
+        assert_eq!(problem.status, 404);
+    }
+
+    #[test]
+    fn internal_errors_never_reveal_their_cause() {
+        let problem =
+            ApiError::Internal(anyhow::anyhow!("relation \"clusters\" does not exist")).problem();
+        assert_eq!(problem.detail, "internal error");
+    }
+}

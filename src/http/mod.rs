@@ -1,0 +1,182 @@
+//! The HTTP API: routing, authentication, and one module per resource.
+
+pub mod auth;
+mod body;
+mod clusters;
+mod components;
+pub mod crud;
+mod docs;
+pub mod error;
+mod flux;
+mod health;
+mod namespaces;
+pub mod openapi;
+mod rolebindings;
+
+pub use body::parse_document;
+pub use clusters::ClusterBody;
+pub use components::PlatformComponentBody;
+pub use namespaces::NamespaceBody;
+pub use rolebindings::RoleBindingBody;
+
+use std::future::{Ready, ready};
+use std::time::Duration;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::{Next, from_fn};
+use actix_web::{HttpMessage, HttpResponse, web};
+
+use self::auth::Credentials;
+use self::crud::Rules;
+use self::error::ApiError;
+use crate::settings::Mode;
+use crate::storage::Store;
+
+/// What every handler can reach.
+pub struct AppState {
+    pub store: Store,
+    pub mode: Mode,
+    pub credentials: Credentials,
+    pub rules: Rules,
+    pub max_body_bytes: usize,
+    pub ready_timeout: Duration,
+}
+
+/// A handler answering 405 with the methods the path does serve.
+fn not_allowed(
+    allow: &'static str,
+    read_only: bool,
+) -> impl Fn() -> Ready<Result<HttpResponse, ApiError>> + Clone + 'static {
+    move || ready(Err(ApiError::MethodNotAllowed { allow, read_only }))
+}
+
+/// Collection and item routes of one catalog resource. Write routes exist only in crud
+/// mode, so a read-only server has no path to a write handler at all.
+macro_rules! resource_routes {
+    ($config:expr, $mode:expr, $path:literal, $module:ident) => {{
+        let read_only = $mode == Mode::ReadOnly;
+        let mut collection = web::resource($path).route(web::get().to($module::list));
+        let mut item = web::resource(concat!($path, "/{id}")).route(web::get().to($module::get));
+        let (collection_allows, item_allows) = if read_only {
+            ("GET", "GET")
+        } else {
+            collection = collection.route(web::post().to($module::create));
+            item = item
+                .route(web::put().to($module::replace))
+                .route(web::patch().to($module::patch))
+                .route(web::delete().to($module::delete));
+            ("GET, POST", "GET, PUT, PATCH, DELETE")
+        };
+        $config
+            .service(collection.default_service(web::to(not_allowed(collection_allows, read_only))))
+            .service(item.default_service(web::to(not_allowed(item_allows, read_only))));
+    }};
+}
+
+/// Registers every route. Probes and the OpenAPI document are public; everything else needs
+/// a token.
+pub fn configure(config: &mut web::ServiceConfig, mode: Mode) {
+    let get_only = |path: &str, resource: actix_web::Resource| {
+        let _ = path;
+        resource.default_service(web::to(not_allowed("GET", false)))
+    };
+    config
+        .service(get_only(
+            "/health",
+            web::resource("/health").route(web::get().to(health::health)),
+        ))
+        .service(get_only(
+            "/ready",
+            web::resource("/ready").route(web::get().to(health::ready)),
+        ))
+        .service(get_only(
+            "/openapi.yaml",
+            web::resource("/openapi.yaml").route(web::get().to(openapi::yaml)),
+        ))
+        .service(get_only(
+            "/openapi.json",
+            web::resource("/openapi.json").route(web::get().to(openapi::json)),
+        ));
+
+    config.service(
+        web::scope("")
+            .wrap(from_fn(auth::require_credentials))
+            .configure(|config| {
+                config
+                    .service(
+                        web::resource("/api/v2/flux/clusters")
+                            .route(web::get().to(flux::clusters))
+                            .default_service(web::to(not_allowed("GET", false))),
+                    )
+                    .service(
+                        web::resource("/api/v2/flux/clusters/{cluster_dns}/platform-components")
+                            .route(web::get().to(flux::platform_components))
+                            .default_service(web::to(not_allowed("GET", false))),
+                    )
+                    .service(
+                        web::resource("/api/v2/flux/clusters/{cluster_dns}/namespaces")
+                            .route(web::get().to(flux::namespaces))
+                            .default_service(web::to(not_allowed("GET", false))),
+                    )
+                    .service(
+                        web::resource("/api/v2/flux/clusters/{cluster_dns}/rolebindings")
+                            .route(web::get().to(flux::rolebindings))
+                            .default_service(web::to(not_allowed("GET", false))),
+                    );
+                resource_routes!(config, mode, "/clusters", clusters);
+                resource_routes!(config, mode, "/platform_components", components);
+                resource_routes!(config, mode, "/namespaces", namespaces);
+                resource_routes!(config, mode, "/rolebindings", rolebindings);
+            })
+            .default_service(web::to(|request: actix_web::HttpRequest| {
+                ready(Err::<HttpResponse, _>(ApiError::NotFound(format!(
+                    "no route for {}",
+                    request.path()
+                ))))
+            })),
+    );
+}
+
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// The request's id: the client's `X-Request-Id` when it is short and plain, else a new
+/// one. Echoed in the response and the access log, so a client's report can be found in
+/// the server's log.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+fn acceptable_request_id(value: &HeaderValue) -> Option<String> {
+    let value = value.to_str().ok()?;
+    let plain = !value.is_empty()
+        && value.len() <= 128
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'));
+    plain.then(|| value.to_owned())
+}
+
+/// Middleware giving every request (and its response) an id. It sits inside the access
+/// logger, so the logged line carries the id even for requests refused by authentication.
+pub async fn request_id(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let id = request
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(acceptable_request_id)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+    request.extensions_mut().insert(RequestId(id.clone()));
+    // Inner layers answer errors with responses (authentication included), so there is
+    // always a response to mark. The request must not be cloned before routing: the router
+    // needs it unshared to record path parameters.
+    let mut response = next.call(request).await?;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
+    }
+    Ok(response)
+}

@@ -1,0 +1,113 @@
+//! The OpenAPI document, generated from the handlers' annotations at run time.
+
+use actix_web::HttpResponse;
+use actix_web::http::header;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{clusters, components, error, flux, health, namespaces, rolebindings};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "flux-catalog",
+        description = "A catalog of platform components, namespaces and rolebindings, and the \
+clusters that use them, served to Flux Operator's ResourceSetInputProvider (type: ExternalService).\n\n\
+Write operations exist only on servers started with API_MODE=crud; read-only servers answer them \
+with 405. Every error is an RFC 9457 problem document (application/problem+json) with a stable `code`.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0")
+    ),
+    paths(
+        flux::platform_components, flux::namespaces, flux::rolebindings, flux::clusters,
+        clusters::list, clusters::create, clusters::get, clusters::replace, clusters::patch, clusters::delete,
+        components::list, components::create, components::get, components::replace, components::patch, components::delete,
+        namespaces::list, namespaces::create, namespaces::get, namespaces::replace, namespaces::patch, namespaces::delete,
+        rolebindings::list, rolebindings::create, rolebindings::get, rolebindings::replace, rolebindings::patch, rolebindings::delete,
+        health::health, health::ready, yaml, json,
+    ),
+    components(schemas(error::Problem, error::ErrorCode, error::ProblemField, error::ProblemReferrer)),
+    modifiers(&SecuritySchemes),
+    security(("bearerAuth" = []), ("basicAuth" = [])),
+    tags(
+        (name = "flux", description = "ExternalService endpoints polled by Flux Operator; both modes"),
+        (name = "clusters", description = "Clusters and their per-cluster overrides"),
+        (name = "platform components", description = "The component catalog"),
+        (name = "namespaces", description = "Namespace definitions"),
+        (name = "rolebindings", description = "Rolebinding definitions"),
+        (name = "service", description = "Probes and this document; no token needed"),
+    )
+)]
+pub struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearerAuth",
+            SecurityScheme::Http(
+                Http::builder()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("AUTH_TOKEN for reads, CRUD_AUTH_TOKEN for writes"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "basicAuth",
+            SecurityScheme::Http(
+                Http::builder()
+                    .scheme(HttpAuthScheme::Basic)
+                    .description(Some("Any user name; the token as password"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The document as YAML, exactly as checked in at `openapi/openapi.yaml`.
+pub fn yaml_document() -> String {
+    ApiDoc::openapi()
+        .to_yaml()
+        .expect("the OpenAPI document serialises to YAML")
+}
+
+/// The document as JSON.
+pub fn json_document() -> String {
+    ApiDoc::openapi()
+        .to_pretty_json()
+        .expect("the OpenAPI document serialises to JSON")
+}
+
+/// This document, as YAML.
+#[utoipa::path(get, operation_id = "getOpenApiYaml", path = "/openapi.yaml", tag = "service", security(()),
+    responses((status = 200, description = "The OpenAPI document", content_type = "application/yaml", body = String)))]
+pub async fn yaml(documents: actix_web::web::Data<Documents>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "application/yaml"))
+        .body(documents.yaml.clone())
+}
+
+/// This document, as JSON.
+#[utoipa::path(get, operation_id = "getOpenApiJson", path = "/openapi.json", tag = "service", security(()),
+    responses((status = 200, description = "The OpenAPI document", content_type = "application/json", body = Object)))]
+pub async fn json(documents: actix_web::web::Data<Documents>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "application/json"))
+        .body(documents.json.clone())
+}
+
+/// Both renderings, generated once at start-up.
+pub struct Documents {
+    pub yaml: String,
+    pub json: String,
+}
+
+impl Documents {
+    pub fn generate() -> Self {
+        Self {
+            yaml: yaml_document(),
+            json: json_document(),
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! Loading a catalog document (`flux-catalog seed FILE`, or `SEED_FILE` at start-up).
+//!
+//! The document has the API's shapes, one list per kind; every list is optional:
+//! `{"platform_components": [...], "namespaces": [...], "rolebindings": [...], "clusters": [...]}`.
+//! Loading creates what is missing and replaces what differs, in one transaction, and leaves
+//! resources the document does not mention alone; loading it again changes nothing.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::domain::component::dependency_order;
+use crate::domain::{FieldErrors, PlatformComponent};
+use crate::http::crud::{ApiResource, Rules};
+use crate::http::{ClusterBody, NamespaceBody, PlatformComponentBody, RoleBindingBody};
+use crate::storage::{Catalog, CatalogReport, Outcome, Store, StoreError};
+
+/// The catalog document.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogDocument {
+    #[serde(default)]
+    pub platform_components: Vec<PlatformComponentBody>,
+    #[serde(default)]
+    pub namespaces: Vec<NamespaceBody>,
+    #[serde(default)]
+    pub rolebindings: Vec<RoleBindingBody>,
+    #[serde(default)]
+    pub clusters: Vec<ClusterBody>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SeedError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a catalog document: {reason}")]
+    Parse { path: String, reason: String },
+    #[error("{path} is not valid:\n  {}", .errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n  "))]
+    Invalid { path: String, errors: FieldErrors },
+    #[error("{path} has a dependency cycle: {cycle}")]
+    Cycle { path: String, cycle: String },
+    #[error("loading {path} failed: {source}")]
+    Store { path: String, source: StoreError },
+}
+
+fn convert<R: ApiResource>(
+    list: &str,
+    bodies: Vec<R::Body>,
+    rules: &Rules,
+    errors: &mut FieldErrors,
+) -> Vec<R> {
+    bodies
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, body)| match R::from_body(body, rules) {
+            Ok(resource) => Some(resource),
+            Err(e) => {
+                errors.extend(e.prefixed(&format!("{list}[{i}]")));
+                None
+            }
+        })
+        .collect()
+}
+
+/// Parses and checks a document: every rule of the API applies.
+pub fn parse_document(path: &Path, text: &[u8], rules: &Rules) -> Result<Catalog, SeedError> {
+    let shown = path.display().to_string();
+    let document: CatalogDocument =
+        crate::http::parse_document(text).map_err(|e| SeedError::Parse {
+            path: shown.clone(),
+            reason: e.problem().detail,
+        })?;
+    let mut errors = FieldErrors::new();
+    let mut platform_components: Vec<PlatformComponent> = convert(
+        "platform_components",
+        document.platform_components,
+        rules,
+        &mut errors,
+    );
+    let namespaces = convert("namespaces", document.namespaces, rules, &mut errors);
+    let rolebindings = convert("rolebindings", document.rolebindings, rules, &mut errors);
+    let clusters = convert("clusters", document.clusters, rules, &mut errors);
+    if !errors.is_empty() {
+        return Err(SeedError::Invalid {
+            path: shown,
+            errors,
+        });
+    }
+    // Dependencies must exist before the components that depend on them are written.
+    let order = dependency_order(&platform_components).map_err(|cycle| SeedError::Cycle {
+        path: shown.clone(),
+        cycle: cycle
+            .iter()
+            .map(|id| id.as_str())
+            .collect::<Vec<_>>()
+            .join(" -> "),
+    })?;
+    let mut slots: Vec<Option<PlatformComponent>> =
+        platform_components.drain(..).map(Some).collect();
+    let platform_components = order.into_iter().filter_map(|i| slots[i].take()).collect();
+    Ok(Catalog {
+        platform_components,
+        namespaces,
+        rolebindings,
+        clusters,
+    })
+}
+
+/// Reads, checks and applies the document at `path`.
+pub async fn load_file(
+    store: &Store,
+    path: &Path,
+    rules: &Rules,
+) -> Result<CatalogReport, SeedError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read(path).map_err(|source| SeedError::Read {
+        path: shown.clone(),
+        source,
+    })?;
+    let catalog = parse_document(path, &text, rules)?;
+    store
+        .apply_catalog(&catalog)
+        .await
+        .map_err(|source| SeedError::Store {
+            path: shown,
+            source,
+        })
+}
+
+/// One line per kind: "clusters: 2 created, 1 updated, 0 unchanged".
+pub fn summarize(report: &CatalogReport) -> String {
+    let line = |kind: &str, outcomes: &[(String, Outcome)]| {
+        let count = |o: Outcome| outcomes.iter().filter(|(_, x)| *x == o).count();
+        format!(
+            "{kind}: {} created, {} updated, {} unchanged",
+            count(Outcome::Created),
+            count(Outcome::Updated),
+            count(Outcome::Unchanged)
+        )
+    };
+    [
+        line("platform_components", &report.platform_components),
+        line("namespaces", &report.namespaces),
+        line("rolebindings", &report.rolebindings),
+        line("clusters", &report.clusters),
+    ]
+    .join("; ")
+}

@@ -1,0 +1,586 @@
+//! Configuration: built-in defaults, then an optional file, then environment variables.
+//!
+//! Environment variables use the names users know from the API reference (`API_MODE`,
+//! `AUTH_TOKEN`, `CRUD_AUTH_TOKEN`, `DATABASE_URL`, `LISTEN_ADDR`, `SEED_FILE`); every other
+//! setting is `FLUX_CATALOG_<SECTION>__<KEY>`, e.g. `FLUX_CATALOG_HTTP__MAX_BODY_BYTES`.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use config::{Config, Environment, File};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use crate::domain::Environments;
+
+/// Which endpoints a server offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Flux endpoints and reads only; writes answer 405. The default, and what replicas
+    /// that only serve Flux run.
+    ReadOnly,
+    /// Reads and writes.
+    Crud,
+}
+
+impl FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "read-only" => Ok(Self::ReadOnly),
+            "crud" => Ok(Self::Crud),
+            other => Err(format!("must be \"read-only\" or \"crud\", got {other:?}")),
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::ReadOnly => "read-only",
+            Self::Crud => "crud",
+        })
+    }
+}
+
+/// Everything the server needs, parsed and checked once at start-up.
+#[derive(Clone)]
+pub struct Settings {
+    pub api_mode: Mode,
+    pub listen_addr: SocketAddr,
+    /// Grants reads (and writes when no write token is set).
+    pub auth_token: Option<SecretString>,
+    /// Grants reads and writes in crud mode.
+    pub crud_auth_token: Option<SecretString>,
+    pub environments: Environments,
+    /// A catalog document loaded at start-up.
+    pub seed_file: Option<PathBuf>,
+    pub database: DatabaseSettings,
+    pub http: HttpSettings,
+    /// Keys that were set but mean nothing here, for a warning.
+    pub unknown_keys: Vec<String>,
+}
+
+#[derive(Clone)]
+pub struct DatabaseSettings {
+    /// `None`: run the embedded PostgreSQL.
+    pub url: Option<SecretString>,
+    pub pool_size: usize,
+    /// How long a request waits for a database connection before answering 503.
+    pub wait_timeout: Duration,
+    /// Apply migrations at start-up (under an advisory lock). Turn off when a separate job
+    /// migrates and the server's role has no DDL rights.
+    pub migrate_on_start: bool,
+    pub embedded_data_dir: PathBuf,
+    pub embedded_bin_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// Larger request bodies are refused with 413.
+    pub max_body_bytes: usize,
+    /// Worker threads; 0 means one per CPU core.
+    pub workers: usize,
+    /// How long in-flight requests may take to finish after SIGTERM.
+    pub shutdown_timeout: Duration,
+    /// How long `/ready` waits for the database.
+    pub ready_timeout: Duration,
+}
+
+/// The file and environment layers, before checking.
+#[derive(Deserialize)]
+struct RawSettings {
+    api_mode: String,
+    listen_addr: String,
+    auth_token: Option<String>,
+    crud_auth_token: Option<String>,
+    environments: Vec<String>,
+    seed_file: Option<PathBuf>,
+    database: RawDatabase,
+    http: RawHttp,
+}
+
+#[derive(Deserialize)]
+struct RawDatabase {
+    url: Option<String>,
+    pool_size: usize,
+    wait_timeout_ms: u64,
+    migrate_on_start: bool,
+    embedded_data_dir: PathBuf,
+    embedded_bin_dir: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+struct RawHttp {
+    max_body_bytes: usize,
+    workers: usize,
+    shutdown_timeout_secs: u64,
+    ready_timeout_ms: u64,
+}
+
+/// Environment variables with the API reference's names, and the keys they set.
+const REFERENCE_VARIABLES: [(&str, &str); 6] = [
+    ("API_MODE", "api_mode"),
+    ("AUTH_TOKEN", "auth_token"),
+    ("CRUD_AUTH_TOKEN", "crud_auth_token"),
+    ("DATABASE_URL", "database.url"),
+    ("LISTEN_ADDR", "listen_addr"),
+    ("SEED_FILE", "seed_file"),
+];
+
+const PREFIX: &str = "FLUX_CATALOG";
+/// Read by the command line, not a setting.
+pub const CONFIG_FILE_VARIABLE: &str = "FLUX_CATALOG_CONFIG";
+
+const KNOWN_KEYS: [&str; 18] = [
+    "api_mode",
+    "listen_addr",
+    "auth_token",
+    "crud_auth_token",
+    "environments",
+    "seed_file",
+    "database.url",
+    "database.pool_size",
+    "database.wait_timeout_ms",
+    "database.migrate_on_start",
+    "database.embedded_data_dir",
+    "database.embedded_bin_dir",
+    "http.max_body_bytes",
+    "http.workers",
+    "http.shutdown_timeout_secs",
+    "http.ready_timeout_ms",
+    "database",
+    "http",
+];
+
+/// Where a key can be set from, for error messages.
+fn sources_of(key: &str) -> String {
+    let variable = REFERENCE_VARIABLES
+        .iter()
+        .find(|(_, k)| *k == key)
+        .map(|(v, _)| (*v).to_owned())
+        .unwrap_or_else(|| format!("{PREFIX}_{}", key.replace('.', "__").to_ascii_uppercase()));
+    format!("{key} (environment variable {variable})")
+}
+
+/// Configuration that cannot be used, with a message for the operator.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct SettingsError(String);
+
+impl Settings {
+    /// Loads the layers: defaults, then `config_file` if given, then `env` (normally the
+    /// process environment).
+    pub fn load(
+        config_file: Option<&Path>,
+        env: &HashMap<String, String>,
+    ) -> Result<Self, SettingsError> {
+        let config = layers(config_file, env).map_err(|e| SettingsError(e.to_string()))?;
+        let unknown_keys = unknown_keys(&config);
+        let raw: RawSettings = config
+            .try_deserialize()
+            .map_err(|e| SettingsError(describe_config_error(e)))?;
+        Self::check(raw, unknown_keys)
+    }
+
+    /// Loads from the process environment.
+    pub fn from_process(config_file: Option<&Path>) -> Result<Self, SettingsError> {
+        Self::load(config_file, &std::env::vars().collect())
+    }
+
+    fn check(raw: RawSettings, unknown_keys: Vec<String>) -> Result<Self, SettingsError> {
+        let invalid =
+            |key: &str, reason: String| SettingsError(format!("{}: {reason}", sources_of(key)));
+        let api_mode = raw.api_mode.parse().map_err(|e| invalid("api_mode", e))?;
+        let listen_addr = raw.listen_addr.parse().map_err(|e| {
+            invalid(
+                "listen_addr",
+                format!(
+                    "{:?} is not a socket address like 0.0.0.0:8080: {e}",
+                    raw.listen_addr
+                ),
+            )
+        })?;
+        let token = |key: &str,
+                     value: Option<String>|
+         -> Result<Option<SecretString>, SettingsError> {
+            match value {
+                None => Ok(None),
+                Some(t) if t.is_empty() => Ok(None),
+                Some(t) if t.chars().any(|c| c.is_whitespace() || c.is_control()) => Err(invalid(
+                    key,
+                    "must not contain whitespace or control characters (a trailing newline from a file?)".to_owned(),
+                )),
+                Some(t) => Ok(Some(SecretString::from(t))),
+            }
+        };
+        let auth_token = token("auth_token", raw.auth_token)?;
+        let crud_auth_token = token("crud_auth_token", raw.crud_auth_token)?;
+        let environments =
+            Environments::new(raw.environments).map_err(|e| invalid("environments", e))?;
+        let url = match raw.database.url.filter(|u| !u.is_empty()) {
+            None => None,
+            Some(url) => {
+                // Parse now so a typo stops start-up; the message never repeats the URL,
+                // which may hold a password.
+                tokio_postgres::Config::from_str(&url).map_err(|e| {
+                    invalid(
+                        "database.url",
+                        format!("not a PostgreSQL connection string: {e}"),
+                    )
+                })?;
+                Some(SecretString::from(url))
+            }
+        };
+        if raw.database.pool_size == 0 {
+            return Err(invalid(
+                "database.pool_size",
+                "must be at least 1".to_owned(),
+            ));
+        }
+        if raw.http.max_body_bytes == 0 {
+            return Err(invalid(
+                "http.max_body_bytes",
+                "must be at least 1".to_owned(),
+            ));
+        }
+        Ok(Settings {
+            api_mode,
+            listen_addr,
+            auth_token,
+            crud_auth_token,
+            environments,
+            seed_file: raw.seed_file.filter(|p| !p.as_os_str().is_empty()),
+            database: DatabaseSettings {
+                url,
+                pool_size: raw.database.pool_size,
+                wait_timeout: Duration::from_millis(raw.database.wait_timeout_ms),
+                migrate_on_start: raw.database.migrate_on_start,
+                embedded_data_dir: raw.database.embedded_data_dir,
+                embedded_bin_dir: raw.database.embedded_bin_dir,
+            },
+            http: HttpSettings {
+                max_body_bytes: raw.http.max_body_bytes,
+                workers: raw.http.workers,
+                shutdown_timeout: Duration::from_secs(raw.http.shutdown_timeout_secs),
+                ready_timeout: Duration::from_millis(raw.http.ready_timeout_ms),
+            },
+            unknown_keys,
+        })
+    }
+
+    /// The read token; serving without one is refused.
+    pub fn require_tokens(&self) -> Result<(), SettingsError> {
+        if self.auth_token.is_none() {
+            return Err(SettingsError(format!(
+                "{} is required to serve: every endpoint but /health, /ready and the OpenAPI \
+                 document needs a token",
+                sources_of("auth_token")
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn layers(
+    config_file: Option<&Path>,
+    env: &HashMap<String, String>,
+) -> Result<Config, config::ConfigError> {
+    let mut builder = Config::builder()
+        .set_default("api_mode", "read-only")?
+        .set_default("listen_addr", "0.0.0.0:8080")?
+        .set_default("environments", Environments::default().as_slice().to_vec())?
+        .set_default("database.pool_size", 16)?
+        .set_default("database.wait_timeout_ms", 5000)?
+        .set_default("database.migrate_on_start", true)?
+        .set_default("database.embedded_data_dir", ".flux-catalog/postgres")?
+        .set_default("http.max_body_bytes", 1024 * 1024)?
+        .set_default("http.workers", 0)?
+        .set_default("http.shutdown_timeout_secs", 30)?
+        .set_default("http.ready_timeout_ms", 1000)?;
+    if let Some(path) = config_file {
+        builder = builder.add_source(File::from(path).required(true));
+    }
+    let prefixed: config::Map<String, String> = env
+        .iter()
+        .filter(|(k, _)| k.starts_with(&format!("{PREFIX}_")) && k.as_str() != CONFIG_FILE_VARIABLE)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    builder = builder.add_source(
+        Environment::with_prefix(PREFIX)
+            .prefix_separator("_")
+            .separator("__")
+            .try_parsing(true)
+            .list_separator(",")
+            .with_list_parse_key("environments")
+            .source(Some(prefixed)),
+    );
+    for (variable, key) in REFERENCE_VARIABLES {
+        if let Some(value) = env.get(variable) {
+            builder = builder.set_override(key, value.as_str())?;
+        }
+    }
+    builder.build()
+}
+
+/// Keys outside the known set. Not an error: a Kubernetes Service named `flux-catalog`
+/// injects `FLUX_CATALOG_SERVICE_HOST` and friends into every pod of its namespace.
+fn unknown_keys(config: &Config) -> Vec<String> {
+    let Ok(table) = config
+        .clone()
+        .try_deserialize::<config::Map<String, config::Value>>()
+    else {
+        return Vec::new();
+    };
+    let mut keys = BTreeSet::new();
+    fn walk(prefix: &str, value: &config::Value, keys: &mut BTreeSet<String>) {
+        if let config::ValueKind::Table(table) = &value.kind {
+            for (k, v) in table {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                walk(&key, v, keys);
+            }
+        } else {
+            keys.insert(prefix.to_owned());
+        }
+    }
+    for (k, v) in &table {
+        walk(k, v, &mut keys);
+    }
+    keys.into_iter()
+        .filter(|k| !KNOWN_KEYS.contains(&k.as_str()))
+        .collect()
+}
+
+fn describe_config_error(error: config::ConfigError) -> String {
+    match &error {
+        config::ConfigError::Type { key: Some(key), .. }
+        | config::ConfigError::At { key: Some(key), .. } => {
+            format!("{}: {error}", sources_of(key))
+        }
+        _ => error.to_string(),
+    }
+}
+
+impl fmt::Debug for Settings {
+    /// The effective configuration for the start-up log: secrets never appear, only
+    /// whether they are set; the database is shown without its password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let set = |s: &Option<SecretString>| if s.is_some() { "<set>" } else { "<not set>" };
+        f.debug_struct("Settings")
+            .field("api_mode", &self.api_mode.to_string())
+            .field("listen_addr", &self.listen_addr)
+            .field("auth_token", &set(&self.auth_token))
+            .field("crud_auth_token", &set(&self.crud_auth_token))
+            .field("environments", &self.environments.as_slice())
+            .field("seed_file", &self.seed_file)
+            .field("database", &self.database)
+            .field("http", &self.http)
+            .finish()
+    }
+}
+
+impl fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field(
+                "url",
+                &self.url.as_ref().map(|u| redacted_url(u.expose_secret())),
+            )
+            .field("pool_size", &self.pool_size)
+            .field("wait_timeout", &self.wait_timeout)
+            .field("migrate_on_start", &self.migrate_on_start)
+            .field("embedded_data_dir", &self.embedded_data_dir)
+            .field("embedded_bin_dir", &self.embedded_bin_dir)
+            .finish()
+    }
+}
+
+/// Host, port, database and user of a connection string; never the password.
+pub fn redacted_url(url: &str) -> String {
+    match tokio_postgres::Config::from_str(url) {
+        Ok(config) => {
+            let hosts: Vec<String> = config
+                .get_hosts()
+                .iter()
+                .map(|h| match h {
+                    tokio_postgres::config::Host::Tcp(host) => host.clone(),
+                    tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+                })
+                .collect();
+            format!(
+                "host={} port={:?} dbname={} user={} password={}",
+                hosts.join(","),
+                config.get_ports(),
+                config.get_dbname().unwrap_or("(default)"),
+                config.get_user().unwrap_or("(default)"),
+                if config.get_password().is_some() {
+                    "<redacted>"
+                } else {
+                    "<none>"
+                }
+            )
+        }
+        Err(_) => "<unparseable>".to_owned(),
+    }
+}
+
+impl DatabaseSettings {
+    /// The driver configuration for `url`.
+    pub fn connect_config(&self) -> Option<tokio_postgres::Config> {
+        let url = self.url.as_ref()?;
+        let mut config = tokio_postgres::Config::from_str(url.expose_secret()).ok()?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(self.wait_timeout);
+        }
+        config.application_name("flux-catalog");
+        Some(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_are_read_only_on_port_8080_with_the_standard_tiers() {
+        let s = Settings::load(None, &env(&[])).unwrap();
+        assert_eq!(s.api_mode, Mode::ReadOnly);
+        assert_eq!(s.listen_addr.to_string(), "0.0.0.0:8080");
+        assert_eq!(s.environments, Environments::default());
+        assert_eq!(s.http.max_body_bytes, 1024 * 1024);
+        assert!(s.database.url.is_none());
+        assert!(s.require_tokens().is_err(), "no token, no serving");
+    }
+
+    #[test]
+    fn reference_variable_names_and_prefixed_settings_apply() {
+        let s = Settings::load(
+            None,
+            &env(&[
+                ("API_MODE", "crud"),
+                ("AUTH_TOKEN", "read-secret"),
+                ("LISTEN_ADDR", "127.0.0.1:9000"),
+                ("FLUX_CATALOG_HTTP__MAX_BODY_BYTES", "2048"),
+                ("FLUX_CATALOG_ENVIRONMENTS", "dev,prod"),
+                ("FLUX_CATALOG_DATABASE__MIGRATE_ON_START", "false"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.api_mode, Mode::Crud);
+        assert_eq!(s.listen_addr.port(), 9000);
+        assert_eq!(s.http.max_body_bytes, 2048);
+        assert_eq!(s.environments.as_slice(), ["dev", "prod"]);
+        assert!(!s.database.migrate_on_start);
+        assert_eq!(
+            s.auth_token.as_ref().unwrap().expose_secret(),
+            "read-secret"
+        );
+    }
+
+    #[test]
+    fn a_file_sits_between_defaults_and_the_environment() {
+        let dir =
+            std::env::temp_dir().join(format!("flux-catalog-settings-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("config.yaml");
+        std::fs::write(
+            &file,
+            "api_mode: crud\nhttp:\n  workers: 3\nlisten_addr: 127.0.0.1:1\n",
+        )
+        .unwrap();
+        let s = Settings::load(Some(&file), &env(&[("LISTEN_ADDR", "127.0.0.1:2")])).unwrap();
+        assert_eq!(s.api_mode, Mode::Crud, "from the file");
+        assert_eq!(s.http.workers, 3, "from the file");
+        assert_eq!(
+            s.listen_addr.port(),
+            2,
+            "the environment wins over the file"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn invalid_values_are_refused_naming_the_variable() {
+        let cases = [
+            (("API_MODE", "write"), "API_MODE"),
+            (("LISTEN_ADDR", "localhost"), "LISTEN_ADDR"),
+            (
+                ("FLUX_CATALOG_HTTP__MAX_BODY_BYTES", "lots"),
+                "FLUX_CATALOG_HTTP__MAX_BODY_BYTES",
+            ),
+            (
+                ("FLUX_CATALOG_ENVIRONMENTS", "dev,Prod"),
+                "FLUX_CATALOG_ENVIRONMENTS",
+            ),
+            (
+                ("DATABASE_URL", "postgres://u:pw@host:notaport/db"),
+                "DATABASE_URL",
+            ),
+            (("AUTH_TOKEN", "secret\n"), "AUTH_TOKEN"),
+        ];
+        for ((variable, value), named) in cases {
+            let error = match Settings::load(None, &env(&[(variable, value)])) {
+                Err(e) => e.to_string(),
+                Ok(_) => panic!("{variable}={value:?} should be refused"),
+            };
+            assert!(error.contains(named), "{variable}={value:?}: {error}");
+            assert!(
+                !error.contains("pw@"),
+                "the password must not be echoed: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn kubernetes_service_link_variables_do_not_stop_start_up() {
+        let s = Settings::load(
+            None,
+            &env(&[
+                ("FLUX_CATALOG_SERVICE_HOST", "10.0.0.1"),
+                ("FLUX_CATALOG_PORT", "tcp://10.0.0.1:8080"),
+                ("FLUX_CATALOG_CONFIG", "/etc/flux-catalog/config.yaml"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.unknown_keys, ["port", "service_host"]);
+    }
+
+    #[test]
+    fn the_logged_configuration_shows_no_secret() {
+        let s = Settings::load(
+            None,
+            &env(&[
+                ("AUTH_TOKEN", "read-secret-1"),
+                ("CRUD_AUTH_TOKEN", "write-secret-2"),
+                (
+                    "DATABASE_URL",
+                    "postgres://flux:db-secret-3@db.example.com:5432/catalog",
+                ),
+            ]),
+        )
+        .unwrap();
+        let logged = format!("{s:?}");
+        for secret in ["read-secret-1", "write-secret-2", "db-secret-3"] {
+            assert!(!logged.contains(secret), "{logged}");
+        }
+        assert!(
+            logged.contains("db.example.com") && logged.contains("catalog"),
+            "{logged}"
+        );
+    }
+}

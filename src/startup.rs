@@ -1,0 +1,162 @@
+//! Start-up wiring, in one place: database (configured or embedded), migrations, seed,
+//! and the HTTP server.
+
+use std::net::TcpListener;
+
+use actix_web::dev::Server;
+use actix_web::middleware::{Logger, from_fn};
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+
+use crate::embedded_pg::{EmbeddedOptions, EmbeddedPostgres};
+use crate::http::auth::Credentials;
+use crate::http::crud::Rules;
+use crate::http::openapi::Documents;
+use crate::http::{self, AppState};
+use crate::settings::{Settings, redacted_url};
+use crate::storage::{PoolOptions, Store, migrate};
+
+/// The database the server runs on: the configured one, or an embedded PostgreSQL it
+/// started itself and stops on [`Database::close`].
+pub struct Database {
+    pub store: Store,
+    pub connect_config: tokio_postgres::Config,
+    embedded: Option<EmbeddedPostgres>,
+}
+
+/// The database name used inside the embedded server.
+pub const EMBEDDED_DATABASE: &str = "flux_catalog";
+
+impl Database {
+    /// Connects (starting the embedded server when no `DATABASE_URL` is set) and applies
+    /// migrations when configured to.
+    pub async fn open(settings: &Settings) -> anyhow::Result<Self> {
+        let (connect_config, embedded) = match settings.database.connect_config() {
+            Some(config) => {
+                log::info!(
+                    "database: {}",
+                    redacted_url(secrecy::ExposeSecret::expose_secret(
+                        settings
+                            .database
+                            .url
+                            .as_ref()
+                            .expect("connect_config implies a url")
+                    ))
+                );
+                (config, None)
+            }
+            None => {
+                let options = EmbeddedOptions {
+                    bin_dir: settings.database.embedded_bin_dir.clone(),
+                    ..EmbeddedOptions::persistent(settings.database.embedded_data_dir.clone())
+                };
+                log::info!(
+                    "no DATABASE_URL: starting an embedded PostgreSQL with its data in {}",
+                    options.data_dir.display()
+                );
+                let embedded =
+                    tokio::task::spawn_blocking(move || EmbeddedPostgres::start(options))
+                        .await
+                        .context("the embedded PostgreSQL launcher panicked")?
+                        .context("cannot start the embedded PostgreSQL")?;
+                embedded.ensure_database(EMBEDDED_DATABASE).await?;
+                log::info!(
+                    "embedded PostgreSQL ready (data in {}); it stops when flux-catalog exits",
+                    embedded.data_dir().display()
+                );
+                (embedded.connect_config(EMBEDDED_DATABASE), Some(embedded))
+            }
+        };
+        if settings.database.migrate_on_start {
+            let applied = migrate::run(&connect_config)
+                .await
+                .context("cannot apply database migrations")?;
+            if applied.is_empty() {
+                log::info!("database schema is up to date");
+            } else {
+                log::info!("applied migrations: {}", applied.join(", "));
+            }
+        }
+        let store = Store::new(
+            connect_config.clone(),
+            &PoolOptions {
+                max_size: settings.database.pool_size,
+                wait_timeout: settings.database.wait_timeout,
+            },
+        )?;
+        Ok(Self {
+            store,
+            connect_config,
+            embedded,
+        })
+    }
+
+    /// Stops the embedded server, if there is one, after the pool's connections are closed.
+    pub async fn close(self) {
+        self.store.close();
+        if let Some(embedded) = self.embedded {
+            match tokio::task::spawn_blocking(move || embedded.stop()).await {
+                Ok(Ok(())) => log::info!("embedded PostgreSQL stopped"),
+                Ok(Err(error)) => log::error!("embedded PostgreSQL did not stop cleanly: {error}"),
+                Err(error) => log::error!("embedded PostgreSQL stop panicked: {error}"),
+            }
+        }
+    }
+}
+
+/// The HTTP server, bound and ready to run.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+/// Access log: one line per request, with its id; never a header that carries a token.
+const ACCESS_LOG_FORMAT: &str = r#"%{r}a "%r" %s %b %Dms "%{User-Agent}i" rid=%{x-request-id}o"#;
+
+impl Application {
+    /// Binds the listener (port 0 picks a free one) and builds the server around `store`.
+    pub fn build(settings: &Settings, store: Store) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(settings.listen_addr)
+            .with_context(|| format!("cannot listen on {}", settings.listen_addr))?;
+        let port = listener.local_addr()?.port();
+        let mode = settings.api_mode;
+        let state = web::Data::new(AppState {
+            store,
+            mode,
+            credentials: Credentials::from_settings(settings),
+            rules: Rules {
+                environments: settings.environments.clone(),
+            },
+            max_body_bytes: settings.http.max_body_bytes,
+            ready_timeout: settings.http.ready_timeout,
+        });
+        let documents = web::Data::new(Documents::generate());
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(documents.clone())
+                .wrap(from_fn(http::request_id))
+                .wrap(Logger::new(ACCESS_LOG_FORMAT).log_target("flux_catalog::access"))
+                .configure(|config| http::configure(config, mode))
+        })
+        .shutdown_timeout(settings.http.shutdown_timeout.as_secs())
+        .listen(listener)?;
+        if settings.http.workers > 0 {
+            server = server.workers(settings.http.workers);
+        }
+        Ok(Self {
+            port,
+            server: server.run(),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGTERM or SIGINT, then lets in-flight requests finish (up to the
+    /// shutdown timeout) before returning.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
