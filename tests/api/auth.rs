@@ -1,0 +1,264 @@
+//! Who may do what, in both modes.
+
+use base64::Engine;
+use reqwest::Method;
+use serde_json::json;
+
+use crate::helpers::{
+    READ_TOKEN, TestApp, WRITE_TOKEN, component, reply, spawn_app, spawn_app_with,
+};
+
+#[derive(Clone, Copy, Debug)]
+enum Credential {
+    None,
+    Bearer(&'static str),
+    Basic(&'static str),
+}
+
+async fn call(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    credential: Credential,
+) -> crate::helpers::Reply {
+    let mut request = app.client.request(method.clone(), app.url(path));
+    request = match credential {
+        Credential::None => request,
+        Credential::Bearer(token) => request.bearer_auth(token),
+        Credential::Basic(token) => request.basic_auth("flux", Some(token)),
+    };
+    if method == Method::POST {
+        request = request.json(&component("probe", &[]));
+    } else if method == Method::PUT {
+        request = request.json(&json!({"oci_tag": "3.0.0"}));
+    } else if method == Method::PATCH {
+        request = request
+            .header("content-type", "application/merge-patch+json")
+            .body(json!({"oci_tag": "2.0.0"}).to_string());
+    }
+    reply(request.send().await.unwrap()).await
+}
+
+const READS: [&str; 4] = [
+    "/api/v2/flux/clusters",
+    "/api/v2/flux/clusters/demo-01.k8s.example.com/platform-components",
+    "/platform_components",
+    "/platform_components/cert-manager",
+];
+
+#[tokio::test]
+async fn crud_mode_matrix() {
+    let app = spawn_app().await;
+    app.seed_demo().await;
+
+    for path in READS {
+        let r = call(&app, Method::GET, path, Credential::None).await;
+        assert_eq!(r.status, 401, "GET {path} without a token");
+        assert_eq!(r.code(), "UNAUTHORIZED");
+        assert!(
+            r.header("www-authenticate").unwrap().contains("Bearer"),
+            "GET {path}"
+        );
+        assert!(
+            r.header("www-authenticate").unwrap().contains("Basic"),
+            "GET {path}"
+        );
+        assert_eq!(
+            call(&app, Method::GET, path, Credential::Bearer("wrong"))
+                .await
+                .status,
+            401,
+            "GET {path} wrong token"
+        );
+        for credential in [
+            Credential::Bearer(READ_TOKEN),
+            Credential::Basic(READ_TOKEN),
+            Credential::Bearer(WRITE_TOKEN),
+            Credential::Basic(WRITE_TOKEN),
+        ] {
+            assert_eq!(
+                call(&app, Method::GET, path, credential).await.status,
+                200,
+                "GET {path} with {credential:?}"
+            );
+        }
+    }
+
+    let writes = [
+        (Method::POST, "/platform_components", 201),
+        (Method::PATCH, "/platform_components/probe", 200),
+        (Method::PUT, "/platform_components/probe", 200),
+        (Method::DELETE, "/platform_components/probe", 200),
+    ];
+    for (method, path, success) in writes {
+        let r = call(&app, method.clone(), path, Credential::None).await;
+        assert_eq!(r.status, 401, "{method} {path} without a token");
+        assert_eq!(
+            call(&app, method.clone(), path, Credential::Bearer("wrong"))
+                .await
+                .status,
+            401
+        );
+        assert_eq!(
+            call(&app, method.clone(), path, Credential::Basic("wrong"))
+                .await
+                .status,
+            401
+        );
+        let r = call(&app, method.clone(), path, Credential::Bearer(READ_TOKEN)).await;
+        assert_eq!(
+            r.status, 403,
+            "{method} {path} with the read token: {}",
+            r.text
+        );
+        assert_eq!(r.code(), "FORBIDDEN");
+        assert_eq!(
+            call(&app, method.clone(), path, Credential::Basic(READ_TOKEN))
+                .await
+                .status,
+            403
+        );
+        let r = call(&app, method.clone(), path, Credential::Bearer(WRITE_TOKEN)).await;
+        assert_eq!(
+            r.status, success,
+            "{method} {path} with the write token: {}",
+            r.text
+        );
+    }
+    let r = call(
+        &app,
+        Method::POST,
+        "/platform_components",
+        Credential::Basic(WRITE_TOKEN),
+    )
+    .await;
+    assert_eq!(
+        r.status, 201,
+        "Basic auth carries the write token too: {}",
+        r.text
+    );
+}
+
+#[tokio::test]
+async fn read_only_mode_serves_reads_and_refuses_every_write_with_405() {
+    let app = spawn_app_with(|env| {
+        env.insert("API_MODE".into(), "read-only".into());
+    })
+    .await;
+    for path in [
+        "/api/v2/flux/clusters",
+        "/platform_components",
+        "/clusters",
+        "/namespaces",
+        "/rolebindings",
+    ] {
+        assert_eq!(
+            call(&app, Method::GET, path, Credential::Bearer(READ_TOKEN))
+                .await
+                .status,
+            200,
+            "GET {path}"
+        );
+        assert_eq!(
+            call(&app, Method::GET, path, Credential::None).await.status,
+            401,
+            "GET {path}"
+        );
+    }
+    for (method, path) in [
+        (Method::POST, "/platform_components"),
+        (Method::POST, "/clusters"),
+        (Method::PUT, "/namespaces/x"),
+        (Method::PATCH, "/rolebindings/x"),
+        (Method::DELETE, "/clusters/x"),
+    ] {
+        let r = call(&app, method.clone(), path, Credential::Bearer(READ_TOKEN)).await;
+        assert_eq!(r.status, 405, "{method} {path}: {}", r.text);
+        assert_eq!(r.code(), "METHOD_NOT_ALLOWED");
+        assert_eq!(r.header("allow"), Some("GET"));
+        assert!(
+            r.body["detail"].as_str().unwrap().contains("read-only"),
+            "{}",
+            r.text
+        );
+        assert_eq!(
+            call(&app, method.clone(), path, Credential::None)
+                .await
+                .status,
+            401,
+            "{method} {path}"
+        );
+        // A read-only server does not know the write token at all.
+        assert_eq!(
+            call(&app, method.clone(), path, Credential::Bearer(WRITE_TOKEN))
+                .await
+                .status,
+            401
+        );
+    }
+    assert_eq!(app.count("platform_components").await, 0);
+}
+
+#[tokio::test]
+async fn without_a_write_token_the_read_token_writes_in_crud_mode() {
+    let app = spawn_app_with(|env| {
+        env.remove("CRUD_AUTH_TOKEN");
+    })
+    .await;
+    let r = call(
+        &app,
+        Method::POST,
+        "/platform_components",
+        Credential::Bearer(READ_TOKEN),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+}
+
+#[tokio::test]
+async fn probes_and_the_openapi_document_need_no_token_even_with_a_wrong_one() {
+    let app = spawn_app().await;
+    for path in ["/health", "/ready", "/openapi.yaml", "/openapi.json"] {
+        assert_eq!(
+            call(&app, Method::GET, path, Credential::None).await.status,
+            200,
+            "{path}"
+        );
+        assert_eq!(
+            call(&app, Method::GET, path, Credential::Bearer("wrong"))
+                .await
+                .status,
+            200,
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn malformed_authorization_headers_are_refused_not_crashed_on() {
+    let app = spawn_app().await;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(READ_TOKEN);
+    for header in [
+        "Bearer",
+        "Bearer ",
+        "Basic",
+        "Basic %%%",
+        &format!("Basic {encoded}"),
+        "Token x",
+        "\u{7f}",
+    ] {
+        let Ok(value) = reqwest::header::HeaderValue::from_str(header) else {
+            continue;
+        };
+        let r = reply(
+            app.client
+                .get(app.url("/clusters"))
+                .header("authorization", value)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(r.status, 401, "Authorization: {header:?}");
+    }
+}

@@ -1,0 +1,473 @@
+//! The ExternalService endpoints Flux polls: merge rules one by one, order, and contract.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, cluster, component, spawn_app};
+
+const COMPONENTS: &str = "/api/v2/flux/clusters/demo-01.k8s.example.com/platform-components";
+
+fn input<'a>(reply: &'a crate::helpers::Reply, id: &str) -> &'a Value {
+    reply.body["inputs"]
+        .as_array()
+        .expect("inputs is an array")
+        .iter()
+        .find(|i| i["id"] == id)
+        .unwrap_or_else(|| panic!("no input {id} in {}", reply.text))
+}
+
+fn ids(reply: &crate::helpers::Reply) -> Vec<String> {
+    reply.body["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn keys(value: &Value) -> BTreeSet<&str> {
+    value
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect()
+}
+
+#[tokio::test]
+async fn platform_components_have_exactly_the_contract_fields() {
+    let app = spawn_app().await;
+    app.seed_demo().await;
+    let r = app.flux(COMPONENTS).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(keys(&r.body), BTreeSet::from(["inputs"]));
+    assert_eq!(
+        input(&r, "cert-manager"),
+        &json!({
+            "id": "cert-manager",
+            "component_path": "charts/cert-manager",
+            "component_version": "1.0.0",
+            "cluster_env_enabled": false,
+            "depends_on": [],
+            "enabled": true,
+            "patches": {},
+            "cluster": {"name": "demo-01", "dns": "demo-01.k8s.example.com", "environment": "dev"},
+            "source": {"oci_url": "oci://registry.example.com/cert-manager", "oci_tag": "1.0.0"}
+        })
+    );
+}
+
+#[tokio::test]
+async fn the_clusters_oci_tag_override_wins_and_changes_nothing_else() {
+    let app = spawn_app().await;
+    app.seed_demo().await;
+    app.patch(
+        "/clusters/demo-01",
+        &json!({"platform_components": [
+            {"id": "cert-manager", "enabled": true, "oci_tag": "v1.16.2"},
+            {"id": "ingress-nginx", "enabled": true}
+        ]}),
+    )
+    .await;
+    let r = app.flux(COMPONENTS).await;
+    let cert = input(&r, "cert-manager");
+    assert_eq!(cert["source"]["oci_tag"], "v1.16.2");
+    assert_eq!(cert["component_path"], "charts/cert-manager");
+    assert_eq!(
+        input(&r, "ingress-nginx")["source"]["oci_tag"],
+        "1.0.0",
+        "other components keep the default"
+    );
+}
+
+#[tokio::test]
+async fn the_clusters_component_path_override_wins() {
+    let app = spawn_app().await;
+    app.seed_demo().await;
+    app.patch(
+        "/clusters/demo-01",
+        &json!({"platform_components": [
+            {"id": "cert-manager", "enabled": true, "component_path": "forks/cert-manager"},
+            {"id": "ingress-nginx", "enabled": true}
+        ]}),
+    )
+    .await;
+    let r = app.flux(COMPONENTS).await;
+    assert_eq!(
+        input(&r, "cert-manager")["component_path"],
+        "forks/cert-manager"
+    );
+    assert_eq!(input(&r, "cert-manager")["source"]["oci_tag"], "1.0.0");
+}
+
+#[tokio::test]
+async fn catalog_fields_follow_catalog_changes_on_every_cluster_without_an_override() {
+    let app = spawn_app().await;
+    app.seed_demo().await;
+    let mut overridden = cluster("demo-02", &["cert-manager"]);
+    overridden["platform_components"][0]["oci_tag"] = json!("pinned");
+    app.create("/clusters", overridden).await;
+    app.patch(
+        "/platform_components/cert-manager",
+        &json!({"component_version": "1.16.2", "cluster_env_enabled": true, "oci_url": "https://charts.jetstack.io", "oci_tag": "v1.16.2"}),
+    )
+    .await;
+    let r = app.flux(COMPONENTS).await;
+    let cert = input(&r, "cert-manager");
+    assert_eq!(cert["component_version"], "1.16.2");
+    assert_eq!(cert["cluster_env_enabled"], true);
+    assert_eq!(
+        cert["source"],
+        json!({"oci_url": "https://charts.jetstack.io", "oci_tag": "v1.16.2"})
+    );
+    let pinned = app
+        .flux("/api/v2/flux/clusters/demo-02.k8s.example.com/platform-components")
+        .await;
+    let cert = input(&pinned, "cert-manager");
+    assert_eq!(
+        cert["source"]["oci_tag"], "pinned",
+        "the override still wins"
+    );
+    assert_eq!(
+        cert["source"]["oci_url"], "https://charts.jetstack.io",
+        "the URL is always the catalog's"
+    );
+    assert_eq!(cert["component_version"], "1.16.2");
+}
+
+#[tokio::test]
+async fn depends_on_comes_from_the_catalog() {
+    let app = spawn_app().await;
+    app.seed_demo().await;
+    let r = app.flux(COMPONENTS).await;
+    assert_eq!(
+        input(&r, "ingress-nginx")["depends_on"],
+        json!(["cert-manager"])
+    );
+}
+
+#[tokio::test]
+async fn patches_are_the_clusters_for_that_component_and_empty_for_others() {
+    let app = spawn_app().await;
+    app.seed_demo().await;
+    let patches = json!({"controller.replicaCount": 3, "controller.service.type": "LoadBalancer", "debug": false, "weights": [1.5, 2]});
+    app.patch(
+        "/clusters/demo-01",
+        &json!({"patches": {"ingress-nginx": patches}}),
+    )
+    .await;
+    let r = app.flux(COMPONENTS).await;
+    assert_eq!(input(&r, "ingress-nginx")["patches"], patches);
+    assert_eq!(input(&r, "cert-manager")["patches"], json!({}));
+}
+
+#[tokio::test]
+async fn a_disabled_component_is_listed_with_enabled_false() {
+    let app = spawn_app().await;
+    app.seed_demo().await;
+    app.patch(
+        "/clusters/demo-01",
+        &json!({"platform_components": [
+            {"id": "cert-manager", "enabled": true},
+            {"id": "ingress-nginx", "enabled": false}
+        ]}),
+    )
+    .await;
+    let r = app.flux(COMPONENTS).await;
+    assert_eq!(input(&r, "ingress-nginx")["enabled"], false);
+    assert_eq!(input(&r, "cert-manager")["enabled"], true);
+}
+
+#[tokio::test]
+async fn the_cluster_block_names_the_cluster() {
+    let app = spawn_app().await;
+    app.create("/platform_components", component("a", &[]))
+        .await;
+    app.create(
+        "/clusters",
+        json!({"id": "edge-7", "cluster_name": "edge-seven", "cluster_dns": "edge7.example.net", "environment": "uat",
+               "platform_components": [{"id": "a", "enabled": true}]}),
+    )
+    .await;
+    let r = app
+        .flux("/api/v2/flux/clusters/edge7.example.net/platform-components")
+        .await;
+    assert_eq!(
+        input(&r, "a")["cluster"],
+        json!({"name": "edge-seven", "dns": "edge7.example.net", "environment": "uat"})
+    );
+}
+
+async fn many_components(app: &TestApp) {
+    // zeta <- alpha <- beta, mid alone, omega depends on a component the cluster lacks.
+    app.create("/platform_components", component("zeta", &[]))
+        .await;
+    app.create("/platform_components", component("alpha", &["zeta"]))
+        .await;
+    app.create("/platform_components", component("mid", &[]))
+        .await;
+    app.create("/platform_components", component("beta", &["alpha", "mid"]))
+        .await;
+    app.create("/platform_components", component("outside", &[]))
+        .await;
+    app.create("/platform_components", component("omega", &["outside"]))
+        .await;
+    app.create(
+        "/clusters",
+        cluster("demo-01", &["beta", "omega", "mid", "alpha", "zeta"]),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn dependencies_come_before_dependents_with_ties_by_id() {
+    let app = spawn_app().await;
+    many_components(&app).await;
+    let r = app.flux(COMPONENTS).await;
+    assert_eq!(ids(&r), ["mid", "omega", "zeta", "alpha", "beta"]);
+}
+
+#[tokio::test]
+async fn the_same_data_always_gives_the_same_bytes() {
+    let app = spawn_app().await;
+    many_components(&app).await;
+    let first = app.flux(COMPONENTS).await.text;
+    for _ in 0..5 {
+        assert_eq!(app.flux(COMPONENTS).await.text, first);
+    }
+    // The order the cluster lists its references in does not matter either.
+    let reordered: Vec<Value> = ["zeta", "alpha", "mid", "omega", "beta"]
+        .iter()
+        .map(|c| json!({"id": c, "enabled": true}))
+        .collect();
+    app.put(
+        "/clusters/demo-01",
+        &json!({"platform_components": reordered}),
+    )
+    .await;
+    assert_eq!(app.flux(COMPONENTS).await.text, first);
+}
+
+#[tokio::test]
+async fn namespaces_resolve_their_definitions_by_id() {
+    let app = spawn_app().await;
+    app.create("/namespaces", json!({"id": "web", "labels": {"tier": "frontend"}, "annotations": {"example.com/owner": "web-team"}})).await;
+    app.create("/namespaces", json!({"id": "apps"})).await;
+    let mut c = cluster("demo-01", &[]);
+    c["namespaces"] = json!([{"id": "web"}, {"id": "apps"}]);
+    app.create("/clusters", c).await;
+    let r = app
+        .flux("/api/v2/flux/clusters/demo-01.k8s.example.com/namespaces")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let block = json!({"name": "demo-01", "dns": "demo-01.k8s.example.com", "environment": "dev"});
+    assert_eq!(
+        r.body,
+        json!({"inputs": [
+            {"id": "apps", "labels": {}, "annotations": {}, "cluster": block},
+            {"id": "web", "labels": {"tier": "frontend"}, "annotations": {"example.com/owner": "web-team"}, "cluster": block}
+        ]})
+    );
+}
+
+#[tokio::test]
+async fn rolebindings_resolve_their_definitions_by_id() {
+    let app = spawn_app().await;
+    app.seed_demo().await;
+    app.create("/rolebindings", json!({"id": "auditors", "role": "view", "subjects": [{"kind": "User", "name": "audit@example.com"}]})).await;
+    app.patch(
+        "/clusters/demo-01",
+        &json!({"rolebindings": [{"id": "platform-admins"}, {"id": "auditors"}]}),
+    )
+    .await;
+    let r = app
+        .flux("/api/v2/flux/clusters/demo-01.k8s.example.com/rolebindings")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let block = json!({"name": "demo-01", "dns": "demo-01.k8s.example.com", "environment": "dev"});
+    assert_eq!(
+        r.body,
+        json!({"inputs": [
+            {"id": "auditors", "role": "view", "subjects": [{"kind": "User", "name": "audit@example.com"}], "cluster": block},
+            {"id": "platform-admins", "role": "cluster-admin",
+             "subjects": [{"kind": "Group", "name": "platform-team", "apiGroup": "rbac.authorization.k8s.io"}], "cluster": block}
+        ]})
+    );
+}
+
+#[tokio::test]
+async fn the_fleet_listing_has_every_cluster_with_exactly_four_fields() {
+    let app = spawn_app().await;
+    for id in ["b-cluster", "a-cluster"] {
+        app.create("/clusters", cluster(id, &[])).await;
+    }
+    let r = app.flux("/api/v2/flux/clusters").await;
+    assert_eq!(
+        r.body,
+        json!({"inputs": [
+            {"id": "a-cluster", "cluster_name": "a-cluster", "cluster_dns": "a-cluster.k8s.example.com", "environment": "dev"},
+            {"id": "b-cluster", "cluster_name": "b-cluster", "cluster_dns": "b-cluster.k8s.example.com", "environment": "dev"}
+        ]})
+    );
+}
+
+#[tokio::test]
+async fn inputs_is_an_empty_array_never_null() {
+    let app = spawn_app().await;
+    assert_eq!(
+        app.flux("/api/v2/flux/clusters").await.body,
+        json!({"inputs": []})
+    );
+    app.create("/clusters", cluster("demo-01", &[])).await;
+    for endpoint in ["platform-components", "namespaces", "rolebindings"] {
+        let r = app
+            .flux(&format!(
+                "/api/v2/flux/clusters/demo-01.k8s.example.com/{endpoint}"
+            ))
+            .await;
+        assert_eq!(r.body, json!({"inputs": []}), "{endpoint}");
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_cluster_is_a_404_on_every_endpoint() {
+    let app = spawn_app().await;
+    for endpoint in ["platform-components", "namespaces", "rolebindings"] {
+        let r = app
+            .flux(&format!(
+                "/api/v2/flux/clusters/ghost.example.com/{endpoint}"
+            ))
+            .await;
+        assert_eq!(r.status, 404, "{endpoint}");
+        assert_eq!(r.code(), "NOT_FOUND");
+        assert!(
+            r.body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("ghost.example.com")
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_realistic_large_cluster_stays_well_under_900_kib() {
+    let app = spawn_app().await;
+    let mut refs = Vec::new();
+    let mut patches = serde_json::Map::new();
+    for i in 0..100 {
+        let id = format!("component-{i:03}");
+        let depends_on: Vec<String> = (0..i.min(3))
+            .map(|d| format!("component-{:03}", i - 1 - d))
+            .collect();
+        let mut body = component(&id, &[]);
+        body["depends_on"] = json!(depends_on);
+        body["oci_url"] = json!(format!("oci://registry.example.com/platform/charts/{id}"));
+        app.create("/platform_components", body).await;
+        refs.push(json!({"id": id, "enabled": i % 10 != 0, "oci_tag": if i % 5 == 0 { Some("2.0.0") } else { None }}));
+        patches.insert(id, json!({"replicaCount": i, "image.tag": format!("v{i}.0.0"), "resources.limits.memory": "512Mi",
+                                  "ingress.enabled": i % 2 == 0, "podAnnotations": {"example.com/owner": "platform-team"}}));
+    }
+    app.create(
+        "/clusters",
+        json!({"id": "big", "cluster_name": "big", "cluster_dns": "big.example.com", "environment": "prod",
+               "platform_components": refs, "patches": patches}),
+    )
+    .await;
+    let r = app
+        .flux("/api/v2/flux/clusters/big.example.com/platform-components")
+        .await;
+    assert_eq!(r.status, 200);
+    let inputs = r.body["inputs"].as_array().unwrap();
+    assert_eq!(inputs.len(), 100);
+    let unique: BTreeSet<&str> = inputs.iter().map(|i| i["id"].as_str().unwrap()).collect();
+    assert_eq!(unique.len(), 100, "ids are unique");
+    assert!(r.text.len() < 900 * 1024, "{} bytes", r.text.len());
+    let position = |id: &str| inputs.iter().position(|i| i["id"] == id).unwrap();
+    for input in inputs {
+        for dependency in input["depends_on"].as_array().unwrap() {
+            assert!(
+                position(dependency.as_str().unwrap()) < position(input["id"].as_str().unwrap())
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_read_only_replica_serves_the_flux_endpoints_from_the_same_database() {
+    let writer = spawn_app().await;
+    writer.seed_demo().await;
+    let reader = writer
+        .sibling(|env| {
+            env.insert("API_MODE".into(), "read-only".into());
+        })
+        .await;
+    let expected = writer.flux(COMPONENTS).await;
+    let r = reader.flux(COMPONENTS).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.text, expected.text);
+    for endpoint in ["namespaces", "rolebindings"] {
+        let path = format!("/api/v2/flux/clusters/demo-01.k8s.example.com/{endpoint}");
+        assert_eq!(
+            reader.flux(&path).await.text,
+            writer.flux(&path).await.text,
+            "{endpoint}"
+        );
+    }
+    assert_eq!(
+        reader.flux("/api/v2/flux/clusters").await.text,
+        writer.flux("/api/v2/flux/clusters").await.text
+    );
+}
+
+/// The documented response schemas list the same fields the endpoints send.
+#[tokio::test]
+async fn documented_flux_schemas_match_the_responses() {
+    let app = spawn_app().await;
+    app.seed_demo().await;
+    app.patch(
+        "/clusters/demo-01",
+        &json!({"namespaces": [{"id": "monitoring"}], "rolebindings": [{"id": "platform-admins"}]}),
+    )
+    .await;
+    let document: Value =
+        serde_json::from_str(&flux_catalog::http::openapi::json_document()).unwrap();
+    let schemas = &document["components"]["schemas"];
+    let properties = |name: &str| -> BTreeSet<String> {
+        schemas[name]["properties"]
+            .as_object()
+            .unwrap_or_else(|| panic!("no schema {name}"))
+            .keys()
+            .cloned()
+            .collect()
+    };
+    let sent = |value: &Value| -> BTreeSet<String> {
+        value.as_object().unwrap().keys().cloned().collect()
+    };
+    for (endpoint, schema) in [
+        ("platform-components", "PlatformComponentInput"),
+        ("namespaces", "NamespaceInput"),
+        ("rolebindings", "RoleBindingInput"),
+    ] {
+        let r = app
+            .flux(&format!(
+                "/api/v2/flux/clusters/demo-01.k8s.example.com/{endpoint}"
+            ))
+            .await;
+        let first = &r.body["inputs"][0];
+        assert_eq!(sent(first), properties(schema), "{endpoint}");
+        assert_eq!(
+            sent(&first["cluster"]),
+            properties("ClusterInfo"),
+            "{endpoint}"
+        );
+    }
+    let r = app.flux(COMPONENTS).await;
+    assert_eq!(
+        sent(&r.body["inputs"][0]["source"]),
+        properties("OciSource")
+    );
+    let r = app.flux("/api/v2/flux/clusters").await;
+    assert_eq!(sent(&r.body["inputs"][0]), properties("ClusterInput"));
+}

@@ -1,0 +1,158 @@
+//! Races, transactions and failures: what the schema and the transactions guarantee.
+
+use std::collections::BTreeSet;
+
+use futures_util::future::join_all;
+use serde_json::json;
+
+use crate::helpers::{cluster, component, spawn_app};
+
+/// Deleting a namespace while clusters are being created that reference it: whatever the
+/// interleaving, no stored reference points at a missing namespace, and every request gets
+/// a deliberate answer (never a 5xx).
+#[tokio::test]
+async fn racing_deletes_and_references_never_leave_a_dangling_reference() {
+    let app = spawn_app().await;
+    for round in 0..30 {
+        let ns = format!("ns-{round}");
+        app.create("/namespaces", json!({"id": ns})).await;
+        let mut body = cluster(&format!("c-{round}"), &[]);
+        body["namespaces"] = json!([{"id": ns}]);
+        let namespace_path = format!("/namespaces/{ns}");
+        let (created, deleted) =
+            tokio::join!(app.post("/clusters", &body), app.delete(&namespace_path));
+        assert!(
+            matches!((created.status, deleted.status), (201, 409) | (422, 200)),
+            "round {round}: create {} {} / delete {} {}",
+            created.status,
+            created.text,
+            deleted.status,
+            deleted.text
+        );
+    }
+    let dangling: i64 = app
+        .sql
+        .query_one(
+            "select count(*) from cluster_namespaces r where not exists (select 1 from namespaces n where n.id = r.namespace_id)",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(dangling, 0);
+}
+
+/// Concurrent merge patches of one cluster, each adding its own patch key: every
+/// acknowledged change is in the final state (updates are serialised, none is lost).
+#[tokio::test]
+async fn concurrent_updates_of_one_cluster_lose_nothing() {
+    let app = spawn_app().await;
+    app.create("/platform_components", component("a", &[]))
+        .await;
+    app.create("/clusters", cluster("c1", &["a"])).await;
+    let writers = (0..8).map(|writer| {
+        let app = &app;
+        async move {
+            let mut acknowledged = Vec::new();
+            for n in 0..15 {
+                let key = format!("w{writer}-{n}");
+                let r = app
+                    .patch("/clusters/c1", &json!({"patches": {"a": {key.clone(): n}}}))
+                    .await;
+                assert_eq!(r.status, 200, "{}", r.text);
+                acknowledged.push(key);
+            }
+            acknowledged
+        }
+    });
+    let acknowledged: BTreeSet<String> = join_all(writers).await.into_iter().flatten().collect();
+    let stored = app.get("/clusters/c1").await.body["patches"]["a"].clone();
+    let stored: BTreeSet<String> = stored.as_object().unwrap().keys().cloned().collect();
+    assert_eq!(acknowledged.len(), 120);
+    assert_eq!(stored, acknowledged);
+}
+
+/// A database failure half-way through a write leaves nothing behind, and the client sees
+/// "internal error", not SQL.
+#[tokio::test]
+async fn a_failure_half_way_through_a_write_rolls_it_all_back() {
+    let app = spawn_app().await;
+    app.create("/platform_components", component("a", &[]))
+        .await;
+    app.create("/rolebindings", json!({"id": "rb", "role": "view"}))
+        .await;
+    // Sabotage the last table a cluster create writes to.
+    app.sql
+        .batch_execute("alter table cluster_rolebindings drop column position")
+        .await
+        .unwrap();
+    let mut body = cluster("c1", &["a"]);
+    body["rolebindings"] = json!([{"id": "rb"}]);
+    let r = app.post("/clusters", &body).await;
+    assert_eq!(r.status, 500, "{}", r.text);
+    assert_eq!(r.code(), "INTERNAL_ERROR");
+    assert_eq!(r.body["detail"], "internal error");
+    for secret in [
+        "position",
+        "column",
+        "cluster_rolebindings",
+        "select",
+        "insert",
+    ] {
+        assert!(
+            !r.text.to_lowercase().contains(secret),
+            "the body leaks {secret:?}: {}",
+            r.text
+        );
+    }
+    assert_eq!(
+        app.count("clusters").await,
+        0,
+        "the cluster row was rolled back"
+    );
+    assert_eq!(
+        app.count("cluster_platform_components").await,
+        0,
+        "and its references"
+    );
+}
+
+#[tokio::test]
+async fn a_broken_schema_on_a_read_is_a_500_without_sql() {
+    let app = spawn_app().await;
+    app.seed_demo().await;
+    app.sql
+        .batch_execute("alter table platform_components drop column oci_url")
+        .await
+        .unwrap();
+    for path in [
+        "/platform_components",
+        "/api/v2/flux/clusters/demo-01.k8s.example.com/platform-components",
+    ] {
+        let r = app.get(path).await;
+        assert_eq!(r.status, 500, "{path}: {}", r.text);
+        assert!(!r.text.contains("oci_url"), "{}", r.text);
+    }
+}
+
+/// The schema itself refuses what the API refuses, for writers that bypass the API.
+#[tokio::test]
+async fn the_schema_enforces_ids_references_and_uniqueness() {
+    let app = spawn_app().await;
+    app.seed_demo().await;
+    let refused = [
+        "insert into namespaces (id) values ('Not_A_Label')",
+        "insert into cluster_platform_components (cluster_id, component_id, position, enabled) values ('demo-01', 'ghost', 9, true)",
+        "insert into cluster_platform_components (cluster_id, component_id, position, enabled) values ('demo-01', 'cert-manager', 9, true)",
+        "insert into clusters (id, cluster_name, cluster_dns, environment) values ('other', 'other', 'demo-01.k8s.example.com', 'dev')",
+        "delete from platform_components where id = 'cert-manager'",
+        "insert into platform_component_dependencies (component_id, depends_on_id, position) values ('cert-manager', 'cert-manager', 1)",
+        "update cluster_platform_components set patches = '[1]' where cluster_id = 'demo-01'",
+    ];
+    for statement in refused {
+        assert!(
+            app.sql.batch_execute(statement).await.is_err(),
+            "the schema accepted: {statement}"
+        );
+    }
+}

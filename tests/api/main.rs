@@ -1,0 +1,14 @@
+//! Integration tests: a real server over real HTTP on a real PostgreSQL, one database per test.
+
+mod auth;
+mod bad_input;
+mod clusters;
+mod components;
+mod flux;
+mod helpers;
+mod integrity;
+mod lists;
+mod namespaces;
+mod process;
+mod rolebindings;
+mod service;

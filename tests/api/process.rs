@@ -1,0 +1,410 @@
+//! The `flux-catalog` binary as users run it: configuration refusal, seeding, graceful
+//! shutdown, the embedded default, the access log.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::helpers::{READ_TOKEN, TestDatabase, WRITE_TOKEN, reply};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_flux-catalog");
+
+/// The binary with a clean environment (nothing inherited but PATH and HOME).
+fn command(args: &[&str]) -> Command {
+    let mut command = Command::new(BINARY);
+    command.args(args).env_clear();
+    for variable in ["PATH", "HOME"] {
+        if let Ok(value) = std::env::var(variable) {
+            command.env(variable, value);
+        }
+    }
+    command.env("RUST_LOG", "info");
+    command
+}
+
+fn demo_catalog() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/catalog.json")
+}
+
+#[test]
+fn serving_without_a_token_is_refused_with_a_clear_message() {
+    let output = command(&["serve"])
+        .env("API_MODE", "crud")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("AUTH_TOKEN") && stderr.contains("required"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn invalid_configuration_is_refused_naming_the_variable() {
+    for (variable, value) in [("API_MODE", "writable"), ("LISTEN_ADDR", "everywhere")] {
+        let output = command(&["serve"])
+            .env("AUTH_TOKEN", "t")
+            .env(variable, value)
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{variable}={value}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(variable), "{variable}={value}: {stderr}");
+    }
+}
+
+#[test]
+fn the_openapi_command_prints_the_checked_in_document() {
+    let output = command(&["openapi"]).output().unwrap();
+    assert!(output.status.success());
+    let checked_in =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi/openapi.yaml"))
+            .unwrap();
+    assert_eq!(String::from_utf8(output.stdout).unwrap(), checked_in);
+}
+
+#[tokio::test]
+async fn seeding_twice_loads_the_catalog_once() {
+    let db = TestDatabase::create().await;
+    let seed = || {
+        let output = command(&["seed", demo_catalog().to_str().unwrap()])
+            .env("DATABASE_URL", &db.connection_string)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(output.status.success(), "{stderr}");
+        stderr
+    };
+    let first = seed();
+    assert!(
+        first.contains("clusters: 3 created, 0 updated, 0 unchanged"),
+        "{first}"
+    );
+    let second = seed();
+    assert!(
+        second.contains("platform_components: 0 created, 0 updated, 7 unchanged"),
+        "{second}"
+    );
+    assert!(
+        second.contains("clusters: 0 created, 0 updated, 3 unchanged"),
+        "{second}"
+    );
+    let sql = db.client().await;
+    let count: i64 = sql
+        .query_one("select count(*) from cluster_platform_components", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(count, 18);
+}
+
+#[tokio::test]
+async fn an_invalid_catalog_document_loads_nothing_and_names_the_fields() {
+    let db = TestDatabase::create().await;
+    let dir = tempdir();
+    let file = dir.join("bad.json");
+    std::fs::write(
+        &file,
+        json!({
+            "namespaces": [{"id": "fine"}],
+            "clusters": [{"id": "c", "cluster_name": "c", "cluster_dns": "c.example.com", "environment": "moon"}]
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let output = command(&["seed", file.to_str().unwrap()])
+        .env("DATABASE_URL", &db.connection_string)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("clusters[0].environment"), "{stderr}");
+    let sql = db.client().await;
+    let count: i64 = sql
+        .query_one("select count(*) from namespaces", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(count, 0, "all or nothing");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+fn tempdir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "flux-catalog-test-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A running `flux-catalog serve` and everything it has logged so far.
+struct Server {
+    child: Child,
+    port: u16,
+    log: Arc<Mutex<String>>,
+}
+
+impl Server {
+    fn start(mut command: Command) -> Server {
+        let mut child = command
+            .arg("serve")
+            .env("LISTEN_ADDR", "127.0.0.1:0")
+            .env("AUTH_TOKEN", READ_TOKEN)
+            .env("CRUD_AUTH_TOKEN", WRITE_TOKEN)
+            .env("API_MODE", "crud")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let (port_tx, port_rx) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(port) = line
+                    .split("(port ")
+                    .nth(1)
+                    .and_then(|rest| rest.split(')').next())
+                {
+                    let _ = port_tx.send(port.parse::<u16>().unwrap());
+                }
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let port = port_rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("the server did not start:\n{}", log.lock().unwrap()));
+        Server { child, port, log }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit and says whether it exited successfully.
+    fn wait(&mut self, limit: Duration) -> bool {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.success();
+            }
+            assert!(
+                start.elapsed() < limit,
+                "the server did not exit:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn sigterm_lets_an_in_flight_request_finish_then_exits_cleanly() {
+    let db = TestDatabase::create().await;
+    let mut server = Server::start({
+        let mut c = command(&[]);
+        c.env("DATABASE_URL", &db.connection_string);
+        c
+    });
+    // A create whose body arrives in two halves, with SIGTERM in between.
+    let body = json!({"id": "in-flight", "labels": {"sent": "slowly"}})
+        .to_string()
+        .into_bytes();
+    let (first, second) = body.split_at(body.len() / 2);
+    let (first, second) = (first.to_vec(), second.to_vec());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let stream = futures_util::stream::unfold(
+        (Some(first), Some(second), Some(rx)),
+        |(first, second, rx)| async move {
+            if let Some(first) = first {
+                return Some((Ok::<_, std::io::Error>(first), (None, second, rx)));
+            }
+            if let (Some(second), Some(rx)) = (second, rx) {
+                let _ = rx.await;
+                return Some((Ok(second), (None, None, None)));
+            }
+            None
+        },
+    );
+    let client = reqwest::Client::new();
+    let request = client
+        .post(server.url("/namespaces"))
+        .bearer_auth(WRITE_TOKEN)
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(stream))
+        .send();
+    let in_flight = tokio::spawn(request);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.terminate();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    tx.send(()).unwrap();
+    let r = reply(
+        in_flight
+            .await
+            .unwrap()
+            .expect("the in-flight request is answered"),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert!(
+        server.wait(Duration::from_secs(20)),
+        "exit status after SIGTERM:\n{}",
+        server.log()
+    );
+    let sql = db.client().await;
+    let stored: i64 = sql
+        .query_one(
+            "select count(*) from namespaces where id = 'in-flight'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(stored, 1);
+}
+
+#[tokio::test]
+async fn the_embedded_default_keeps_its_data_across_restarts_and_stops_with_the_server() {
+    let dir = tempdir();
+    let data = dir.join("pgdata");
+    let start = || {
+        let mut c = command(&[]);
+        c.env("FLUX_CATALOG_DATABASE__EMBEDDED_DATA_DIR", &data)
+            .env("SEED_FILE", demo_catalog());
+        Server::start(c)
+    };
+    let client = reqwest::Client::new();
+
+    let mut first = start();
+    let log = first.log();
+    assert!(log.contains("embedded PostgreSQL"), "{log}");
+    assert!(
+        log.contains("clusters: 3 created"),
+        "the seed file was loaded: {log}"
+    );
+    let r = reply(
+        client
+            .post(first.url("/namespaces"))
+            .bearer_auth(WRITE_TOKEN)
+            .json(&json!({"id": "kept"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    first.terminate();
+    assert!(first.wait(Duration::from_secs(30)), "{}", first.log());
+    assert!(
+        !data.join("postmaster.pid").exists(),
+        "PostgreSQL stopped with the server:\n{}",
+        first.log()
+    );
+
+    let second = start();
+    assert!(
+        second
+            .log()
+            .contains("clusters: 0 created, 0 updated, 3 unchanged"),
+        "{}",
+        second.log()
+    );
+    let r = reply(
+        client
+            .get(second.url("/namespaces/kept"))
+            .bearer_auth(READ_TOKEN)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "the data survived the restart: {}", r.text);
+    let r = reply(
+        client
+            .get(
+                second
+                    .url("/api/v2/flux/clusters/demo-prod-01.k8s.example.com/platform-components"),
+            )
+            .bearer_auth(READ_TOKEN)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.body["inputs"].as_array().unwrap().len(), 7);
+    drop(second);
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test]
+async fn the_access_log_has_a_line_per_request_and_never_a_token() {
+    let db = TestDatabase::create().await;
+    let server = Server::start({
+        let mut c = command(&[]);
+        c.env("DATABASE_URL", &db.connection_string);
+        c
+    });
+    let client = reqwest::Client::new();
+    client
+        .get(server.url("/clusters"))
+        .bearer_auth(READ_TOKEN)
+        .header("x-request-id", "log-probe-1")
+        .send()
+        .await
+        .unwrap();
+    client
+        .get(server.url("/clusters"))
+        .bearer_auth("a-wrong-token-value")
+        .send()
+        .await
+        .unwrap();
+    client
+        .get(server.url("/clusters"))
+        .basic_auth("flux", Some(WRITE_TOKEN))
+        .send()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !server.log().contains("rid=log-probe-1") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let log = server.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("rid=log-probe-1"))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(line.contains("\"GET /clusters HTTP/1.1\" 200"), "{line}");
+    assert!(line.contains("ms"), "the duration is logged: {line}");
+    assert!(log.contains("\"GET /clusters HTTP/1.1\" 401"), "{log}");
+    for secret in [READ_TOKEN, WRITE_TOKEN, "a-wrong-token-value"] {
+        assert!(!log.contains(secret), "the log contains {secret}:\n{log}");
+    }
+}
