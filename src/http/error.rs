@@ -234,12 +234,19 @@ impl ApiError {
 
     fn detail(&self) -> String {
         match self {
-            Self::InvalidRequest(errors)
-            | Self::ValidationFailed(errors)
-            | Self::UnknownReference(errors) => {
+            Self::InvalidRequest(errors) | Self::ValidationFailed(errors) => {
                 let n = errors.iter().count();
                 let what = if n == 1 { "field is" } else { "fields are" };
                 format!("{n} {what} invalid: {errors}")
+            }
+            Self::UnknownReference(errors) => {
+                let n = errors.iter().count();
+                let what = if n == 1 {
+                    "reference names"
+                } else {
+                    "references name"
+                };
+                format!("{n} {what} nothing in the catalog: {errors}")
             }
             Self::MethodNotAllowed {
                 allow,

@@ -152,11 +152,15 @@ struct Server {
 
 impl Server {
     fn start(mut command: Command) -> Server {
+        let configured: Vec<_> = command.get_envs().map(|(k, _)| k.to_owned()).collect();
+        for (variable, value) in [("AUTH_TOKEN", READ_TOKEN), ("CRUD_AUTH_TOKEN", WRITE_TOKEN)] {
+            if !configured.iter().any(|k| k == variable) {
+                command.env(variable, value);
+            }
+        }
         let mut child = command
             .arg("serve")
             .env("LISTEN_ADDR", "127.0.0.1:0")
-            .env("AUTH_TOKEN", READ_TOKEN)
-            .env("CRUD_AUTH_TOKEN", WRITE_TOKEN)
             .env("API_MODE", "crud")
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
@@ -407,4 +411,65 @@ async fn the_access_log_has_a_line_per_request_and_never_a_token() {
     for secret in [READ_TOKEN, WRITE_TOKEN, "a-wrong-token-value"] {
         assert!(!log.contains(secret), "the log contains {secret}:\n{log}");
     }
+}
+
+/// Every curl command of the README's "Calling it" section, run in order against a server
+/// loaded with the demo catalog, answers below 400.
+#[tokio::test]
+async fn the_readme_examples_work() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let start = readme.find("## Calling it").expect("a Calling it section");
+    let end = readme[start..].find("\n## ").map(|i| start + i).unwrap();
+    let mut examples = String::new();
+    let mut in_block = false;
+    for line in readme[start..end].lines() {
+        match (in_block, line.trim_start().starts_with("```")) {
+            (false, true) => in_block = line.trim() == "```sh",
+            (true, true) => in_block = false,
+            (true, false) => {
+                examples.push_str(line);
+                examples.push('\n');
+            }
+            (false, false) => {}
+        }
+    }
+    assert!(
+        examples.matches("curl ").count() >= 30,
+        "found too few examples:\n{examples}"
+    );
+
+    let db = TestDatabase::create().await;
+    let server = Server::start({
+        let mut c = command(&[]);
+        c.env("DATABASE_URL", &db.connection_string)
+            .env("SEED_FILE", demo_catalog());
+        c.env("AUTH_TOKEN", "demo-read-token")
+            .env("CRUD_AUTH_TOKEN", "demo-write-token");
+        c
+    });
+    let body = std::env::temp_dir().join(format!("readme-{}", uuid::Uuid::new_v4().simple()));
+    let script = format!(
+        r#"set -euo pipefail
+curl() {{
+  local code
+  code=$(command curl -sS -o "{body}" -w '%{{http_code}}' "$@")
+  if [ "$code" -ge 400 ]; then echo "HTTP $code from: curl $*"; cat "{body}"; echo; exit 1; fi
+}}
+{examples}"#,
+        body = body.display(),
+        examples = examples.replace("http://127.0.0.1:8080", &server.url(""))
+    );
+    let output = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .expect("bash runs");
+    let _ = std::fs::remove_file(&body);
+    assert!(
+        output.status.success(),
+        "a README example failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Makes sure this machine has what flux-catalog and its tests need beyond Rust: the PostgreSQL
+# server binaries (initdb, postgres), from which the service and the tests start their own
+# private server, and curl, with which a test runs the README's examples. Installs Debian's
+# packages when something is missing.
+set -euo pipefail
+
+have_postgres() {
+  if command -v initdb >/dev/null 2>&1 && command -v postgres >/dev/null 2>&1; then
+    return 0
+  fi
+  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null
+}
+
+missing=()
+have_postgres || missing+=(postgresql)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "installing ${missing[*]}..." >&2
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "No apt-get here: install ${missing[*]} with your package manager" >&2
+  echo "(for PostgreSQL, the server: initdb and postgres), or set DATABASE_URL." >&2
+  exit 1
+fi
+if [ "$(id -u)" -eq 0 ]; then
+  sudo=()
+elif command -v sudo >/dev/null 2>&1; then
+  sudo=(sudo)
+else
+  echo "Installing needs root: run 'apt-get install -y ${missing[*]}' as root, then try again." >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+have_postgres || { echo "postgresql was installed but initdb was not found" >&2; exit 1; }
