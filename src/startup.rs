@@ -4,7 +4,7 @@
 use std::net::TcpListener;
 
 use actix_web::dev::Server;
-use actix_web::middleware::{Logger, from_fn};
+use actix_web::middleware::{Logger, NormalizePath, from_fn};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 
@@ -137,6 +137,8 @@ impl Application {
                 .app_data(documents.clone())
                 .wrap(from_fn(http::request_id))
                 .wrap(Logger::new(ACCESS_LOG_FORMAT).log_target("flux_catalog::access"))
+                // `/clusters/` and `//clusters` mean `/clusters`.
+                .wrap(NormalizePath::trim())
                 .configure(|config| http::configure(config, mode))
         })
         .shutdown_timeout(settings.http.shutdown_timeout.as_secs())

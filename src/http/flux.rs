@@ -4,13 +4,14 @@
 use std::collections::BTreeMap;
 
 use actix_web::http::header;
-use actix_web::{HttpResponse, web};
-use serde::Serialize;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
-use super::docs::{AuthErrors, NotFoundError};
+use super::body;
+use super::docs::{AuthErrors, NotFoundError, QueryErrors};
 use super::error::ApiError;
 use crate::domain::merge::{self, FLUX_MAX_RESPONSE_BYTES, FluxInputs};
 use crate::storage::flux::Needs;
@@ -86,11 +87,31 @@ pub async fn rolebindings(
     Ok(inputs_response(inputs, &cluster_dns))
 }
 
+/// Narrows the fleet listing.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ClusterInputsQuery {
+    /// Only clusters in this environment: large fleets exceed the 900 KiB Flux reads (at
+    /// about 7,000 clusters) and Flux keeps only `filter.limit` inputs, so provisioners
+    /// usually poll one environment each.
+    environment: Option<String>,
+}
+
 /// Every cluster, by id: for management-cluster provisioners.
 #[utoipa::path(get, operation_id = "getClusterInputs", path = "/api/v2/flux/clusters", tag = "flux",
-    responses((status = 200, description = "ExternalService inputs", body = ClusterInputs), AuthErrors))]
-pub async fn clusters(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let clusters = state.store.all_clusters().await?;
+    params(ClusterInputsQuery),
+    responses((status = 200, description = "ExternalService inputs", body = ClusterInputs),
+        QueryErrors, AuthErrors))]
+pub async fn clusters(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let query: ClusterInputsQuery = body::parse_query(request.query_string())?;
+    let clusters = state
+        .store
+        .all_clusters(query.environment.as_deref())
+        .await?;
     Ok(inputs_response(
         merge::cluster_inputs(&clusters),
         "cluster list",

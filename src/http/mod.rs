@@ -75,55 +75,37 @@ macro_rules! resource_routes {
     }};
 }
 
+/// A path that serves only GET; other methods get 405.
+fn get_only(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(not_allowed("GET", false)))
+}
+
 /// Registers every route. Probes and the OpenAPI document are public; everything else needs
 /// a token.
 pub fn configure(config: &mut web::ServiceConfig, mode: Mode) {
-    let get_only = |path: &str, resource: actix_web::Resource| {
-        let _ = path;
-        resource.default_service(web::to(not_allowed("GET", false)))
-    };
     config
-        .service(get_only(
-            "/health",
-            web::resource("/health").route(web::get().to(health::health)),
-        ))
-        .service(get_only(
-            "/ready",
-            web::resource("/ready").route(web::get().to(health::ready)),
-        ))
-        .service(get_only(
-            "/openapi.yaml",
-            web::resource("/openapi.yaml").route(web::get().to(openapi::yaml)),
-        ))
-        .service(get_only(
-            "/openapi.json",
-            web::resource("/openapi.json").route(web::get().to(openapi::json)),
-        ));
+        .service(get_only("/health").route(web::get().to(health::health)))
+        .service(get_only("/ready").route(web::get().to(health::ready)))
+        .service(get_only("/openapi.yaml").route(web::get().to(openapi::yaml)))
+        .service(get_only("/openapi.json").route(web::get().to(openapi::json)));
 
     config.service(
         web::scope("")
             .wrap(from_fn(auth::require_credentials))
             .configure(|config| {
                 config
+                    .service(get_only("/api/v2/flux/clusters").route(web::get().to(flux::clusters)))
                     .service(
-                        web::resource("/api/v2/flux/clusters")
-                            .route(web::get().to(flux::clusters))
-                            .default_service(web::to(not_allowed("GET", false))),
+                        get_only("/api/v2/flux/clusters/{cluster_dns}/platform-components")
+                            .route(web::get().to(flux::platform_components)),
                     )
                     .service(
-                        web::resource("/api/v2/flux/clusters/{cluster_dns}/platform-components")
-                            .route(web::get().to(flux::platform_components))
-                            .default_service(web::to(not_allowed("GET", false))),
+                        get_only("/api/v2/flux/clusters/{cluster_dns}/namespaces")
+                            .route(web::get().to(flux::namespaces)),
                     )
                     .service(
-                        web::resource("/api/v2/flux/clusters/{cluster_dns}/namespaces")
-                            .route(web::get().to(flux::namespaces))
-                            .default_service(web::to(not_allowed("GET", false))),
-                    )
-                    .service(
-                        web::resource("/api/v2/flux/clusters/{cluster_dns}/rolebindings")
-                            .route(web::get().to(flux::rolebindings))
-                            .default_service(web::to(not_allowed("GET", false))),
+                        get_only("/api/v2/flux/clusters/{cluster_dns}/rolebindings")
+                            .route(web::get().to(flux::rolebindings)),
                     );
                 resource_routes!(config, mode, "/clusters", clusters);
                 resource_routes!(config, mode, "/platform_components", components);

@@ -155,12 +155,15 @@ pub(super) async fn find_by_dns(
 /// Every cluster without its references, by id: for the fleet listing.
 pub(super) async fn all_without_references(
     client: &impl GenericClient,
+    environment: Option<&str>,
 ) -> Result<Vec<Cluster>, StoreError> {
     let statement = client
-        .prepare_cached(&format!("{SELECT} order by id"))
+        .prepare_cached(&format!(
+            "{SELECT} where ($1::text is null or environment = $1) order by id"
+        ))
         .await?;
     client
-        .query(&statement, &[])
+        .query(&statement, &[&environment])
         .await?
         .iter()
         .map(from_row)

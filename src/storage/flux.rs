@@ -48,10 +48,13 @@ impl Store {
         Ok(Some((cluster, catalog)))
     }
 
-    /// Every cluster (without references), by id.
-    pub async fn all_clusters(&self) -> Result<Vec<Cluster>, StoreError> {
+    /// Every cluster (without references), by id, optionally only those in `environment`.
+    pub async fn all_clusters(
+        &self,
+        environment: Option<&str>,
+    ) -> Result<Vec<Cluster>, StoreError> {
         let client = self.pool().get().await?;
-        clusters::all_without_references(&client).await
+        clusters::all_without_references(&client, environment).await
     }
 }
 

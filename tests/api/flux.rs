@@ -471,3 +471,22 @@ async fn documented_flux_schemas_match_the_responses() {
     let r = app.flux("/api/v2/flux/clusters").await;
     assert_eq!(sent(&r.body["inputs"][0]), properties("ClusterInput"));
 }
+
+#[tokio::test]
+async fn the_fleet_listing_can_be_narrowed_to_one_environment() {
+    let app = spawn_app().await;
+    for (id, environment) in [("a", "dev"), ("b", "prod"), ("c", "prod")] {
+        let mut body = cluster(id, &[]);
+        body["environment"] = json!(environment);
+        app.create("/clusters", body).await;
+    }
+    let r = app.flux("/api/v2/flux/clusters?environment=prod").await;
+    assert_eq!(ids(&r), ["b", "c"]);
+    let r = app.flux("/api/v2/flux/clusters?enviroment=prod").await;
+    assert_eq!(
+        r.status, 400,
+        "a mistyped filter must not return the whole fleet: {}",
+        r.text
+    );
+    assert_eq!(r.error_fields(), ["enviroment"]);
+}

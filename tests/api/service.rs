@@ -267,3 +267,17 @@ async fn responses_carry_a_request_id_and_echo_a_plain_one_from_the_client() {
     .await;
     assert_ne!(replaced.header("x-request-id"), Some("a b<script>"));
 }
+
+#[tokio::test]
+async fn trailing_and_doubled_slashes_reach_the_same_route() {
+    let app = spawn_app().await;
+    app.seed_demo().await;
+    assert_eq!(app.get("/clusters/").await.status, 200);
+    assert_eq!(app.get("//clusters/demo-01").await.body["id"], "demo-01");
+    assert_eq!(
+        app.flux("/api/v2/flux/clusters/demo-01.k8s.example.com/platform-components/")
+            .await
+            .status,
+        200
+    );
+}
