@@ -2,19 +2,11 @@
 
 use std::collections::BTreeMap;
 
-use actix_web::web::{self, Payload};
-use actix_web::{HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
-use super::AppState;
-use super::crud::{self, ApiResource, ListQuery, Rules, UpdateKind};
-use super::docs::{
-    AuthErrors, BodyErrors, ConflictError, DeleteConflictError, NotFoundError, QueryErrors,
-    WriteErrors,
-};
-use super::error::ApiError;
+use super::crud::{ApiResource, ListQuery, Rules};
 use crate::domain::cluster::{attach_patches, check_info_text};
 use crate::domain::component::{check_component_path, check_oci_tag};
 use crate::domain::{
@@ -318,85 +310,22 @@ fn references<T, E: std::fmt::Display>(
         .collect()
 }
 
-/// List clusters, by id.
-#[utoipa::path(get, operation_id = "listClusters", path = "/clusters", tag = "clusters",
-    params(ClusterQuery),
-    responses(
-        (status = 200, description = "One page of clusters", body = [ClusterBody],
-            headers(("X-Total-Count" = i64, description = "Clusters matching the filters"),
-                    ("Link" = String, description = "RFC 8288 links to the next and previous pages"))),
-        QueryErrors, AuthErrors))]
-pub async fn list(
-    state: web::Data<AppState>,
-    request: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
-    crud::list::<Cluster>(&state, &request).await
-}
-
-/// Get one cluster.
-#[utoipa::path(get, operation_id = "getCluster", path = "/clusters/{id}", tag = "clusters",
-    params(("id" = String, Path, description = "Cluster id")),
-    responses((status = 200, description = "The cluster", body = ClusterBody), NotFoundError, AuthErrors))]
-pub async fn get(
-    state: web::Data<AppState>,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    crud::get::<Cluster>(&state, &id).await
-}
-
-/// Register a cluster. Every referenced component, namespace and rolebinding must exist.
-#[utoipa::path(post, operation_id = "createCluster", path = "/clusters", tag = "clusters",
-    request_body = ClusterBody,
-    responses(
-        (status = 201, description = "Created", body = ClusterBody,
-            headers(("Location" = String, description = "Path of the new cluster"))),
-        BodyErrors, ConflictError, WriteErrors, AuthErrors))]
-pub async fn create(
-    state: web::Data<AppState>,
-    request: HttpRequest,
-    payload: Payload,
-) -> Result<HttpResponse, ApiError> {
-    crud::create::<Cluster>(&state, &request, payload).await
-}
-
-/// Change a cluster: fields sent replace the stored ones (lists whole), fields omitted keep their value.
-#[utoipa::path(put, operation_id = "replaceCluster", path = "/clusters/{id}", tag = "clusters",
-    params(("id" = String, Path, description = "Cluster id")),
-    request_body = ClusterUpdate,
-    responses((status = 200, description = "The updated cluster", body = ClusterBody),
-        BodyErrors, NotFoundError, ConflictError, WriteErrors, AuthErrors))]
-pub async fn replace(
-    state: web::Data<AppState>,
-    request: HttpRequest,
-    id: web::Path<String>,
-    payload: Payload,
-) -> Result<HttpResponse, ApiError> {
-    crud::update::<Cluster>(&state, &request, &id, payload, UpdateKind::Replace).await
-}
-
-/// Change a cluster with an RFC 7396 JSON merge patch.
-#[utoipa::path(patch, operation_id = "patchCluster", path = "/clusters/{id}", tag = "clusters",
-    params(("id" = String, Path, description = "Cluster id")),
-    request_body(content = ClusterUpdate, content_type = "application/merge-patch+json"),
-    responses((status = 200, description = "The updated cluster", body = ClusterBody),
-        BodyErrors, NotFoundError, ConflictError, WriteErrors, AuthErrors))]
-pub async fn patch(
-    state: web::Data<AppState>,
-    request: HttpRequest,
-    id: web::Path<String>,
-    payload: Payload,
-) -> Result<HttpResponse, ApiError> {
-    crud::update::<Cluster>(&state, &request, &id, payload, UpdateKind::MergePatch).await
-}
-
-/// Delete a cluster and its references (the catalog entries stay).
-#[utoipa::path(delete, operation_id = "deleteCluster", path = "/clusters/{id}", tag = "clusters",
-    params(("id" = String, Path, description = "Cluster id")),
-    responses((status = 200, description = "The deleted cluster", body = ClusterBody),
-        NotFoundError, DeleteConflictError, WriteErrors, AuthErrors))]
-pub async fn delete(
-    state: web::Data<AppState>,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    crud::delete::<Cluster>(&state, &id).await
+super::crud::resource_handlers! {
+    resource: Cluster,
+    body: ClusterBody,
+    update: ClusterUpdate,
+    query: ClusterQuery,
+    tag: "clusters",
+    collection: "/clusters",
+    item: "/clusters/{id}",
+    operation: ("Cluster", "Clusters"),
+    id: "Cluster id",
+    summaries: {
+        list: "List clusters, by id.",
+        get: "Get one cluster.",
+        create: "Register a cluster. Every referenced component, namespace and rolebinding must exist.",
+        replace: "Change a cluster: fields sent replace the stored ones (lists whole), fields omitted keep their value.",
+        patch: "Change a cluster with an RFC 7396 JSON merge patch.",
+        delete: "Delete a cluster and its references (the catalog entries stay).",
+    },
 }

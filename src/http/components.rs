@@ -1,17 +1,9 @@
 //! `/platform_components`: the catalog of installable components.
 
-use actix_web::web::{self, Payload};
-use actix_web::{HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::AppState;
-use super::crud::{self, ApiResource, ListQuery, Rules, UpdateKind};
-use super::docs::{
-    AuthErrors, BodyErrors, ConflictError, DeleteConflictError, NotFoundError, QueryErrors,
-    WriteErrors,
-};
-use super::error::ApiError;
+use super::crud::{ApiResource, ListQuery, Rules};
 use crate::domain::component::{
     check_component_path, check_component_version, check_oci_tag, check_oci_url,
 };
@@ -159,86 +151,22 @@ impl ApiResource for PlatformComponent {
     }
 }
 
-/// List catalog components, by id.
-#[utoipa::path(get, operation_id = "listPlatformComponents", path = "/platform_components", tag = "platform components",
-    params(ComponentQuery),
-    responses(
-        (status = 200, description = "One page of components", body = [PlatformComponentBody],
-            headers(("X-Total-Count" = i64, description = "Components matching the filters"),
-                    ("Link" = String, description = "RFC 8288 links to the next and previous pages"))),
-        QueryErrors, AuthErrors))]
-pub async fn list(
-    state: web::Data<AppState>,
-    request: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
-    crud::list::<PlatformComponent>(&state, &request).await
-}
-
-/// Get one catalog component.
-#[utoipa::path(get, operation_id = "getPlatformComponent", path = "/platform_components/{id}", tag = "platform components",
-    params(("id" = String, Path, description = "Component id")),
-    responses((status = 200, description = "The component", body = PlatformComponentBody),
-        NotFoundError, AuthErrors))]
-pub async fn get(
-    state: web::Data<AppState>,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    crud::get::<PlatformComponent>(&state, &id).await
-}
-
-/// Add a component to the catalog. Every `depends_on` id must exist.
-#[utoipa::path(post, operation_id = "createPlatformComponent", path = "/platform_components", tag = "platform components",
-    request_body = PlatformComponentBody,
-    responses(
-        (status = 201, description = "Created", body = PlatformComponentBody,
-            headers(("Location" = String, description = "Path of the new component"))),
-        BodyErrors, ConflictError, WriteErrors, AuthErrors))]
-pub async fn create(
-    state: web::Data<AppState>,
-    request: HttpRequest,
-    payload: Payload,
-) -> Result<HttpResponse, ApiError> {
-    crud::create::<PlatformComponent>(&state, &request, payload).await
-}
-
-/// Change a component: fields sent replace the stored ones, fields omitted keep their value.
-#[utoipa::path(put, operation_id = "replacePlatformComponent", path = "/platform_components/{id}", tag = "platform components",
-    params(("id" = String, Path, description = "Component id")),
-    request_body = PlatformComponentUpdate,
-    responses((status = 200, description = "The updated component", body = PlatformComponentBody),
-        BodyErrors, NotFoundError, ConflictError, WriteErrors, AuthErrors))]
-pub async fn replace(
-    state: web::Data<AppState>,
-    request: HttpRequest,
-    id: web::Path<String>,
-    payload: Payload,
-) -> Result<HttpResponse, ApiError> {
-    crud::update::<PlatformComponent>(&state, &request, &id, payload, UpdateKind::Replace).await
-}
-
-/// Change a component with an RFC 7396 JSON merge patch.
-#[utoipa::path(patch, operation_id = "patchPlatformComponent", path = "/platform_components/{id}", tag = "platform components",
-    params(("id" = String, Path, description = "Component id")),
-    request_body(content = PlatformComponentUpdate, content_type = "application/merge-patch+json"),
-    responses((status = 200, description = "The updated component", body = PlatformComponentBody),
-        BodyErrors, NotFoundError, ConflictError, WriteErrors, AuthErrors))]
-pub async fn patch(
-    state: web::Data<AppState>,
-    request: HttpRequest,
-    id: web::Path<String>,
-    payload: Payload,
-) -> Result<HttpResponse, ApiError> {
-    crud::update::<PlatformComponent>(&state, &request, &id, payload, UpdateKind::MergePatch).await
-}
-
-/// Remove a component from the catalog; refused while clusters or other components reference it.
-#[utoipa::path(delete, operation_id = "deletePlatformComponent", path = "/platform_components/{id}", tag = "platform components",
-    params(("id" = String, Path, description = "Component id")),
-    responses((status = 200, description = "The deleted component", body = PlatformComponentBody),
-        NotFoundError, DeleteConflictError, WriteErrors, AuthErrors))]
-pub async fn delete(
-    state: web::Data<AppState>,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    crud::delete::<PlatformComponent>(&state, &id).await
+super::crud::resource_handlers! {
+    resource: PlatformComponent,
+    body: PlatformComponentBody,
+    update: PlatformComponentUpdate,
+    query: ComponentQuery,
+    tag: "platform components",
+    collection: "/platform_components",
+    item: "/platform_components/{id}",
+    operation: ("PlatformComponent", "PlatformComponents"),
+    id: "Component id",
+    summaries: {
+        list: "List catalog components, by id.",
+        get: "Get one catalog component.",
+        create: "Add a component to the catalog. Every `depends_on` id must exist.",
+        replace: "Change a component: fields sent replace the stored ones, fields omitted keep their value.",
+        patch: "Change a component with an RFC 7396 JSON merge patch.",
+        delete: "Remove a component from the catalog; refused while clusters or other components reference it.",
+    },
 }

@@ -47,6 +47,33 @@ pub trait ListQuery: DeserializeOwned {
     fn into_filter(self) -> Self::Filter;
 }
 
+/// The list query of resources without filters.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PagingQuery {
+    /// Page size, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<i64>,
+    /// Items to skip (default 0).
+    #[param(minimum = 0)]
+    offset: Option<i64>,
+}
+
+impl ListQuery for PagingQuery {
+    type Filter = ();
+    fn limit(&self) -> Option<i64> {
+        self.limit
+    }
+    fn offset(&self) -> Option<i64> {
+        self.offset
+    }
+    fn filter_params(&self) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
+    fn into_filter(self) {}
+}
+
 pub const DEFAULT_LIMIT: i64 = 100;
 pub const MAX_LIMIT: i64 = 1000;
 
@@ -219,6 +246,123 @@ fn merge_patch(target: &mut Value, patch: &Value) {
         }
     }
 }
+
+/// Defines the documented handlers of one resource (`list`, `get`, `create`, `replace`,
+/// `patch`, `delete`), each delegating to the generic flow above. The resource module
+/// supplies its types, its paths and the sentences its documentation needs.
+macro_rules! resource_handlers {
+    (
+        resource: $resource:ident,
+        body: $body:ident,
+        update: $update:ident,
+        query: $query:ident,
+        tag: $tag:literal,
+        collection: $collection:literal,
+        item: $item:literal,
+        operation: ($singular:literal, $plural:literal),
+        id: $id_doc:literal,
+        summaries: {
+            list: $list_doc:literal,
+            get: $get_doc:literal,
+            create: $create_doc:literal,
+            replace: $replace_doc:literal,
+            patch: $patch_doc:literal,
+            delete: $delete_doc:literal $(,)?
+        } $(,)?
+    ) => {
+        #[utoipa::path(get, operation_id = concat!("list", $plural), path = $collection, tag = $tag,
+            summary = $list_doc, params($query),
+            responses(
+                (status = 200, description = "One page, sorted by id", body = [$body],
+                    headers(("X-Total-Count" = i64, description = "Items matching the filters, on all pages"),
+                            ("Link" = String, description = "RFC 8288 links to the next and previous pages"))),
+                $crate::http::docs::QueryErrors, $crate::http::docs::AuthErrors))]
+        pub async fn list(
+            state: actix_web::web::Data<$crate::http::AppState>,
+            request: actix_web::HttpRequest,
+        ) -> Result<actix_web::HttpResponse, $crate::http::error::ApiError> {
+            $crate::http::crud::list::<$resource>(&state, &request).await
+        }
+
+        #[utoipa::path(get, operation_id = concat!("get", $singular), path = $item, tag = $tag,
+            summary = $get_doc, params(("id" = String, Path, description = $id_doc)),
+            responses((status = 200, description = "The resource", body = $body),
+                $crate::http::docs::NotFoundError, $crate::http::docs::AuthErrors))]
+        pub async fn get(
+            state: actix_web::web::Data<$crate::http::AppState>,
+            id: actix_web::web::Path<String>,
+        ) -> Result<actix_web::HttpResponse, $crate::http::error::ApiError> {
+            $crate::http::crud::get::<$resource>(&state, &id).await
+        }
+
+        #[utoipa::path(post, operation_id = concat!("create", $singular), path = $collection, tag = $tag,
+            summary = $create_doc, request_body = $body,
+            responses(
+                (status = 201, description = "Created", body = $body,
+                    headers(("Location" = String, description = "Path of the new resource"))),
+                $crate::http::docs::BodyErrors, $crate::http::docs::ConflictError,
+                $crate::http::docs::WriteErrors, $crate::http::docs::AuthErrors))]
+        pub async fn create(
+            state: actix_web::web::Data<$crate::http::AppState>,
+            request: actix_web::HttpRequest,
+            payload: actix_web::web::Payload,
+        ) -> Result<actix_web::HttpResponse, $crate::http::error::ApiError> {
+            $crate::http::crud::create::<$resource>(&state, &request, payload).await
+        }
+
+        #[utoipa::path(put, operation_id = concat!("replace", $singular), path = $item, tag = $tag,
+            summary = $replace_doc, params(("id" = String, Path, description = $id_doc)),
+            request_body = $update,
+            responses((status = 200, description = "The updated resource", body = $body),
+                $crate::http::docs::BodyErrors, $crate::http::docs::NotFoundError,
+                $crate::http::docs::ConflictError, $crate::http::docs::WriteErrors,
+                $crate::http::docs::AuthErrors))]
+        pub async fn replace(
+            state: actix_web::web::Data<$crate::http::AppState>,
+            request: actix_web::HttpRequest,
+            id: actix_web::web::Path<String>,
+            payload: actix_web::web::Payload,
+        ) -> Result<actix_web::HttpResponse, $crate::http::error::ApiError> {
+            $crate::http::crud::update::<$resource>(
+                &state, &request, &id, payload, $crate::http::crud::UpdateKind::Replace,
+            )
+            .await
+        }
+
+        #[utoipa::path(patch, operation_id = concat!("patch", $singular), path = $item, tag = $tag,
+            summary = $patch_doc, params(("id" = String, Path, description = $id_doc)),
+            request_body(content = $update, content_type = "application/merge-patch+json"),
+            responses((status = 200, description = "The updated resource", body = $body),
+                $crate::http::docs::BodyErrors, $crate::http::docs::NotFoundError,
+                $crate::http::docs::ConflictError, $crate::http::docs::WriteErrors,
+                $crate::http::docs::AuthErrors))]
+        pub async fn patch(
+            state: actix_web::web::Data<$crate::http::AppState>,
+            request: actix_web::HttpRequest,
+            id: actix_web::web::Path<String>,
+            payload: actix_web::web::Payload,
+        ) -> Result<actix_web::HttpResponse, $crate::http::error::ApiError> {
+            $crate::http::crud::update::<$resource>(
+                &state, &request, &id, payload, $crate::http::crud::UpdateKind::MergePatch,
+            )
+            .await
+        }
+
+        #[utoipa::path(delete, operation_id = concat!("delete", $singular), path = $item, tag = $tag,
+            summary = $delete_doc, params(("id" = String, Path, description = $id_doc)),
+            responses((status = 200, description = "The deleted resource", body = $body),
+                $crate::http::docs::NotFoundError, $crate::http::docs::DeleteConflictError,
+                $crate::http::docs::WriteErrors, $crate::http::docs::AuthErrors))]
+        pub async fn delete(
+            state: actix_web::web::Data<$crate::http::AppState>,
+            id: actix_web::web::Path<String>,
+        ) -> Result<actix_web::HttpResponse, $crate::http::error::ApiError> {
+            $crate::http::crud::delete::<$resource>(&state, &id).await
+        }
+    };
+}
+
+pub(crate) use resource_handlers;
 
 #[cfg(test)]
 mod tests {

@@ -1,17 +1,9 @@
 //! `/rolebindings`: rolebinding definitions.
 
-use actix_web::web::{self, Payload};
-use actix_web::{HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
-use super::AppState;
-use super::crud::{self, ApiResource, ListQuery, Rules, UpdateKind};
-use super::docs::{
-    AuthErrors, BodyErrors, ConflictError, DeleteConflictError, NotFoundError, QueryErrors,
-    WriteErrors,
-};
-use super::error::ApiError;
+use super::crud::{ApiResource, PagingQuery, Rules};
 use crate::domain::rolebinding::{check_role, check_subject_name};
 use crate::domain::{FieldErrors, NamespaceId, RoleBinding, RoleBindingId, Subject, SubjectKind};
 
@@ -73,37 +65,10 @@ pub struct RoleBindingUpdate {
     subjects: Option<Vec<SubjectBody>>,
 }
 
-/// Paging.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct RoleBindingQuery {
-    /// Page size, 1 to 1000 (default 100).
-    #[param(minimum = 1, maximum = 1000)]
-    limit: Option<i64>,
-    /// Items to skip (default 0).
-    #[param(minimum = 0)]
-    offset: Option<i64>,
-}
-
-impl ListQuery for RoleBindingQuery {
-    type Filter = ();
-    fn limit(&self) -> Option<i64> {
-        self.limit
-    }
-    fn offset(&self) -> Option<i64> {
-        self.offset
-    }
-    fn filter_params(&self) -> Vec<(&'static str, String)> {
-        Vec::new()
-    }
-    fn into_filter(self) {}
-}
-
 impl ApiResource for RoleBinding {
     const COLLECTION: &'static str = "/rolebindings";
     type Body = RoleBindingBody;
-    type Query = RoleBindingQuery;
+    type Query = PagingQuery;
 
     fn to_body(&self) -> RoleBindingBody {
         RoleBindingBody {
@@ -160,85 +125,22 @@ impl ApiResource for RoleBinding {
     }
 }
 
-/// List rolebinding definitions, by id.
-#[utoipa::path(get, operation_id = "listRoleBindings", path = "/rolebindings", tag = "rolebindings",
-    params(RoleBindingQuery),
-    responses(
-        (status = 200, description = "One page of rolebindings", body = [RoleBindingBody],
-            headers(("X-Total-Count" = i64, description = "All rolebindings"),
-                    ("Link" = String, description = "RFC 8288 links to the next and previous pages"))),
-        QueryErrors, AuthErrors))]
-pub async fn list(
-    state: web::Data<AppState>,
-    request: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
-    crud::list::<RoleBinding>(&state, &request).await
-}
-
-/// Get one rolebinding definition.
-#[utoipa::path(get, operation_id = "getRoleBinding", path = "/rolebindings/{id}", tag = "rolebindings",
-    params(("id" = String, Path, description = "Rolebinding id")),
-    responses((status = 200, description = "The rolebinding", body = RoleBindingBody), NotFoundError, AuthErrors))]
-pub async fn get(
-    state: web::Data<AppState>,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    crud::get::<RoleBinding>(&state, &id).await
-}
-
-/// Define a rolebinding.
-#[utoipa::path(post, operation_id = "createRoleBinding", path = "/rolebindings", tag = "rolebindings",
-    request_body = RoleBindingBody,
-    responses(
-        (status = 201, description = "Created", body = RoleBindingBody,
-            headers(("Location" = String, description = "Path of the new rolebinding"))),
-        BodyErrors, ConflictError, WriteErrors, AuthErrors))]
-pub async fn create(
-    state: web::Data<AppState>,
-    request: HttpRequest,
-    payload: Payload,
-) -> Result<HttpResponse, ApiError> {
-    crud::create::<RoleBinding>(&state, &request, payload).await
-}
-
-/// Change a rolebinding definition: fields sent replace the stored ones, fields omitted keep their value.
-#[utoipa::path(put, operation_id = "replaceRoleBinding", path = "/rolebindings/{id}", tag = "rolebindings",
-    params(("id" = String, Path, description = "Rolebinding id")),
-    request_body = RoleBindingUpdate,
-    responses((status = 200, description = "The updated rolebinding", body = RoleBindingBody),
-        BodyErrors, NotFoundError, ConflictError, WriteErrors, AuthErrors))]
-pub async fn replace(
-    state: web::Data<AppState>,
-    request: HttpRequest,
-    id: web::Path<String>,
-    payload: Payload,
-) -> Result<HttpResponse, ApiError> {
-    crud::update::<RoleBinding>(&state, &request, &id, payload, UpdateKind::Replace).await
-}
-
-/// Change a rolebinding definition with an RFC 7396 JSON merge patch.
-#[utoipa::path(patch, operation_id = "patchRoleBinding", path = "/rolebindings/{id}", tag = "rolebindings",
-    params(("id" = String, Path, description = "Rolebinding id")),
-    request_body(content = RoleBindingUpdate, content_type = "application/merge-patch+json"),
-    responses((status = 200, description = "The updated rolebinding", body = RoleBindingBody),
-        BodyErrors, NotFoundError, ConflictError, WriteErrors, AuthErrors))]
-pub async fn patch(
-    state: web::Data<AppState>,
-    request: HttpRequest,
-    id: web::Path<String>,
-    payload: Payload,
-) -> Result<HttpResponse, ApiError> {
-    crud::update::<RoleBinding>(&state, &request, &id, payload, UpdateKind::MergePatch).await
-}
-
-/// Delete a rolebinding definition; refused while clusters reference it.
-#[utoipa::path(delete, operation_id = "deleteRoleBinding", path = "/rolebindings/{id}", tag = "rolebindings",
-    params(("id" = String, Path, description = "Rolebinding id")),
-    responses((status = 200, description = "The deleted rolebinding", body = RoleBindingBody),
-        NotFoundError, DeleteConflictError, WriteErrors, AuthErrors))]
-pub async fn delete(
-    state: web::Data<AppState>,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    crud::delete::<RoleBinding>(&state, &id).await
+super::crud::resource_handlers! {
+    resource: RoleBinding,
+    body: RoleBindingBody,
+    update: RoleBindingUpdate,
+    query: PagingQuery,
+    tag: "rolebindings",
+    collection: "/rolebindings",
+    item: "/rolebindings/{id}",
+    operation: ("RoleBinding", "RoleBindings"),
+    id: "Rolebinding id",
+    summaries: {
+        list: "List rolebinding definitions, by id.",
+        get: "Get one rolebinding definition.",
+        create: "Define a rolebinding.",
+        replace: "Change a rolebinding definition: fields sent replace the stored ones, fields omitted keep their value.",
+        patch: "Change a rolebinding definition with an RFC 7396 JSON merge patch.",
+        delete: "Delete a rolebinding definition; refused while clusters reference it.",
+    },
 }

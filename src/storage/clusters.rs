@@ -8,8 +8,8 @@ use serde_json::Value;
 use tokio_postgres::Row;
 
 use super::{
-    Listed, Page, Referrer, Resource, StoreError, missing_ids, parse_stored,
-    violated_unique_constraint,
+    Listed, Page, Referrer, Resource, StoreError, delete_by_id, find_all, find_one, list_page,
+    missing_ids, parse_stored,
 };
 use crate::domain::{
     Cluster, ClusterDns, ClusterId, ClusterName, ComponentId, ComponentRef, FieldErrors,
@@ -143,13 +143,11 @@ pub(super) async fn find_by_dns(
     client: &impl GenericClient,
     dns: &str,
 ) -> Result<Option<Cluster>, StoreError> {
-    let statement = client
-        .prepare_cached(&format!("{SELECT} where cluster_dns = $1"))
-        .await?;
-    let Some(row) = client.query_opt(&statement, &[&dns]).await? else {
+    let sql = format!("{SELECT} where cluster_dns = $1");
+    let Some(cluster) = find_one(client, &sql, dns, false, from_row).await? else {
         return Ok(None);
     };
-    Ok(with_references(client, vec![from_row(&row)?]).await?.pop())
+    Ok(with_references(client, vec![cluster]).await?.pop())
 }
 
 /// Every cluster without its references, by id: for the fleet listing.
@@ -157,17 +155,25 @@ pub(super) async fn all_without_references(
     client: &impl GenericClient,
     environment: Option<&str>,
 ) -> Result<Vec<Cluster>, StoreError> {
-    let statement = client
-        .prepare_cached(&format!(
-            "{SELECT} where ($1::text is null or environment = $1) order by id"
-        ))
-        .await?;
-    client
-        .query(&statement, &[&environment])
-        .await?
-        .iter()
-        .map(from_row)
-        .collect()
+    let sql = format!("{SELECT} where ($1::text is null or environment = $1) order by id");
+    find_all(client, &sql, &[&environment], from_row).await
+}
+
+/// The values of a `clusters` row, in column order: id, cluster_name, cluster_dns,
+/// environment, node_count, vm_image, k0s_version.
+fn row_values<'a>(
+    cluster: &'a Cluster,
+    node_count: &'a Option<i32>,
+) -> [&'a (dyn tokio_postgres::types::ToSql + Sync); 7] {
+    [
+        &cluster.id,
+        &cluster.cluster_name,
+        &cluster.cluster_dns,
+        &cluster.environment,
+        node_count,
+        &cluster.vm_image,
+        &cluster.k0s_version,
+    ]
 }
 
 fn node_count(cluster: &Cluster) -> Option<i32> {
@@ -177,20 +183,20 @@ fn node_count(cluster: &Cluster) -> Option<i32> {
         .map(|n| i32::try_from(n).unwrap_or(i32::MAX))
 }
 
-fn unique_violation(cluster: &Cluster, error: tokio_postgres::Error) -> StoreError {
-    match violated_unique_constraint(&error) {
-        Some("clusters_pkey") => StoreError::AlreadyExists {
-            kind: Cluster::KIND,
-            field: "id",
-            value: cluster.id.to_string(),
+/// Creates and updates can collide on the id or on the DNS name.
+fn taken(cluster: &Cluster, error: tokio_postgres::Error) -> StoreError {
+    super::unique_violation(
+        error,
+        Cluster::KIND,
+        &[
+            ("clusters_pkey", "id"),
+            ("clusters_cluster_dns_key", "cluster_dns"),
+        ],
+        |field| match field {
+            "id" => cluster.id.to_string(),
+            _ => cluster.cluster_dns.to_string(),
         },
-        Some("clusters_cluster_dns_key") => StoreError::AlreadyExists {
-            kind: Cluster::KIND,
-            field: "cluster_dns",
-            value: cluster.cluster_dns.to_string(),
-        },
-        _ => error.into(),
-    }
+    )
 }
 
 async fn insert_references(
@@ -259,16 +265,11 @@ impl Resource for Cluster {
         id: &str,
         lock: bool,
     ) -> Result<Option<Self>, StoreError> {
-        let sql = if lock {
-            format!("{SELECT} where id = $1 for update")
-        } else {
-            format!("{SELECT} where id = $1")
-        };
-        let statement = client.prepare_cached(&sql).await?;
-        let Some(row) = client.query_opt(&statement, &[&id]).await? else {
+        let sql = format!("{SELECT} where id = $1");
+        let Some(cluster) = find_one(client, &sql, id, lock, from_row).await? else {
             return Ok(None);
         };
-        Ok(with_references(client, vec![from_row(&row)?]).await?.pop())
+        Ok(with_references(client, vec![cluster]).await?.pop())
     }
 
     async fn list(
@@ -278,31 +279,18 @@ impl Resource for Cluster {
     ) -> Result<Listed<Self>, StoreError> {
         const WHERE: &str = "where ($1::text is null or cluster_dns = $1)
                                and ($2::text is null or environment = $2)";
-        let statement = client
-            .prepare_cached(&format!("{SELECT} {WHERE} order by id limit $3 offset $4"))
-            .await?;
-        let rows = client
-            .query(
-                &statement,
-                &[
-                    &filter.cluster_dns,
-                    &filter.environment,
-                    &page.limit,
-                    &page.offset,
-                ],
-            )
-            .await?;
-        let count = client
-            .prepare_cached(&format!("select count(*) from clusters {WHERE}"))
-            .await?;
-        let total: i64 = client
-            .query_one(&count, &[&filter.cluster_dns, &filter.environment])
-            .await?
-            .get(0);
-        let clusters = rows.iter().map(from_row).collect::<Result<_, _>>()?;
+        let listed = list_page(
+            client,
+            &format!("{SELECT} {WHERE}"),
+            &format!("select count(*) from clusters {WHERE}"),
+            &[&filter.cluster_dns, &filter.environment],
+            page,
+            from_row,
+        )
+        .await?;
         Ok(Listed {
-            items: with_references(client, clusters).await?,
-            total,
+            items: with_references(client, listed.items).await?,
+            total: listed.total,
         })
     }
 
@@ -355,20 +343,9 @@ impl Resource for Cluster {
             )
             .await?;
         client
-            .execute(
-                &statement,
-                &[
-                    &self.id.as_str(),
-                    &self.cluster_name.as_str(),
-                    &self.cluster_dns.as_str(),
-                    &self.environment,
-                    &node_count(self),
-                    &self.vm_image,
-                    &self.k0s_version,
-                ],
-            )
+            .execute(&statement, &row_values(self, &node_count(self)))
             .await
-            .map_err(|e| unique_violation(self, e))?;
+            .map_err(|e| taken(self, e))?;
         insert_references(client, self).await
     }
 
@@ -382,20 +359,9 @@ impl Resource for Cluster {
             )
             .await?;
         client
-            .execute(
-                &statement,
-                &[
-                    &self.id.as_str(),
-                    &self.cluster_name.as_str(),
-                    &self.cluster_dns.as_str(),
-                    &self.environment,
-                    &node_count(self),
-                    &self.vm_image,
-                    &self.k0s_version,
-                ],
-            )
+            .execute(&statement, &row_values(self, &node_count(self)))
             .await
-            .map_err(|e| unique_violation(self, e))?;
+            .map_err(|e| taken(self, e))?;
         for table in [
             "cluster_platform_components",
             "cluster_namespaces",
@@ -404,7 +370,7 @@ impl Resource for Cluster {
             let statement = client
                 .prepare_cached(&format!("delete from {table} where cluster_id = $1"))
                 .await?;
-            client.execute(&statement, &[&self.id.as_str()]).await?;
+            client.execute(&statement, &[&self.id]).await?;
         }
         insert_references(client, self).await
     }
@@ -418,10 +384,6 @@ impl Resource for Cluster {
     }
 
     async fn delete(client: &impl GenericClient, id: &str) -> Result<(), StoreError> {
-        let statement = client
-            .prepare_cached("delete from clusters where id = $1")
-            .await?;
-        client.execute(&statement, &[&id]).await?;
-        Ok(())
+        delete_by_id(client, "clusters", id).await
     }
 }

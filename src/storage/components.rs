@@ -4,8 +4,8 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
 use super::{
-    Listed, Page, Referrer, Resource, StoreError, missing_ids, parse_stored,
-    violated_unique_constraint,
+    Listed, Page, Referrer, Resource, StoreError, delete_by_id, find_all, find_one, list_page,
+    missing_ids, parse_stored, referencing_clusters, unique_violation,
 };
 use crate::domain::{ComponentId, FieldErrors, PlatformComponent};
 
@@ -42,19 +42,25 @@ fn from_row(row: &Row) -> Result<PlatformComponent, StoreError> {
 }
 
 /// The catalog entries with these ids (those that exist).
+/// The values of a `platform_components` row, in column order: id, component_path,
+/// component_version, cluster_env_enabled, oci_url, oci_tag.
+fn row_values(c: &PlatformComponent) -> [&(dyn tokio_postgres::types::ToSql + Sync); 6] {
+    [
+        &c.id,
+        &c.component_path,
+        &c.component_version,
+        &c.cluster_env_enabled,
+        &c.oci_url,
+        &c.oci_tag,
+    ]
+}
+
 pub(super) async fn find_many(
     client: &impl GenericClient,
     ids: &[&str],
 ) -> Result<Vec<PlatformComponent>, StoreError> {
-    let statement = client
-        .prepare_cached(&format!("{SELECT} where c.id = any($1::text[])"))
-        .await?;
-    client
-        .query(&statement, &[&ids])
-        .await?
-        .iter()
-        .map(from_row)
-        .collect()
+    let sql = format!("{SELECT} where c.id = any($1::text[])");
+    find_all(client, &sql, &[&ids], from_row).await
 }
 
 async fn insert_dependencies(
@@ -70,7 +76,7 @@ async fn insert_dependencies(
         )
         .await?;
     client
-        .execute(&statement, &[&component.id.as_str(), &depends_on])
+        .execute(&statement, &[&component.id, &depends_on])
         .await?;
     Ok(())
 }
@@ -88,18 +94,14 @@ impl Resource for PlatformComponent {
         id: &str,
         lock: bool,
     ) -> Result<Option<Self>, StoreError> {
-        let sql = if lock {
-            format!("{SELECT} where c.id = $1 for update of c")
-        } else {
-            format!("{SELECT} where c.id = $1")
-        };
-        let statement = client.prepare_cached(&sql).await?;
-        client
-            .query_opt(&statement, &[&id])
-            .await?
-            .as_ref()
-            .map(from_row)
-            .transpose()
+        find_one(
+            client,
+            &format!("{SELECT} where c.id = $1"),
+            id,
+            lock,
+            from_row,
+        )
+        .await
     }
 
     async fn list(
@@ -107,32 +109,16 @@ impl Resource for PlatformComponent {
         filter: &ComponentFilter,
         page: Page,
     ) -> Result<Listed<Self>, StoreError> {
-        let statement = client
-            .prepare_cached(&format!(
-                "{SELECT} where ($1::text is null or c.component_version = $1)
-                 order by c.id limit $2 offset $3"
-            ))
-            .await?;
-        let rows = client
-            .query(
-                &statement,
-                &[&filter.component_version, &page.limit, &page.offset],
-            )
-            .await?;
-        let count = client
-            .prepare_cached(
-                "select count(*) from platform_components
-                  where ($1::text is null or component_version = $1)",
-            )
-            .await?;
-        let total: i64 = client
-            .query_one(&count, &[&filter.component_version])
-            .await?
-            .get(0);
-        Ok(Listed {
-            items: rows.iter().map(from_row).collect::<Result<_, _>>()?,
-            total,
-        })
+        const WHERE: &str = "where ($1::text is null or component_version = $1)";
+        list_page(
+            client,
+            &format!("{SELECT} {WHERE}"),
+            &format!("select count(*) from platform_components {WHERE}"),
+            &[&filter.component_version],
+            page,
+            from_row,
+        )
+        .await
     }
 
     async fn lock_references(&self, client: &impl GenericClient) -> Result<(), StoreError> {
@@ -159,29 +145,14 @@ impl Resource for PlatformComponent {
                  values ($1, $2, $3, $4, $5, $6)",
             )
             .await?;
-        let inserted = client
-            .execute(
-                &statement,
-                &[
-                    &self.id.as_str(),
-                    &self.component_path,
-                    &self.component_version,
-                    &self.cluster_env_enabled,
-                    &self.oci_url,
-                    &self.oci_tag,
-                ],
-            )
-            .await;
-        if let Err(error) = inserted {
-            return Err(match violated_unique_constraint(&error) {
-                Some("platform_components_pkey") => StoreError::AlreadyExists {
-                    kind: Self::KIND,
-                    field: "id",
-                    value: self.id.to_string(),
-                },
-                _ => error.into(),
-            });
-        }
+        client
+            .execute(&statement, &row_values(self))
+            .await
+            .map_err(|e| {
+                unique_violation(e, Self::KIND, &[("platform_components_pkey", "id")], |_| {
+                    self.id.to_string()
+                })
+            })?;
         insert_dependencies(client, self).await
     }
 
@@ -194,57 +165,35 @@ impl Resource for PlatformComponent {
                   where id = $1",
             )
             .await?;
-        client
-            .execute(
-                &statement,
-                &[
-                    &self.id.as_str(),
-                    &self.component_path,
-                    &self.component_version,
-                    &self.cluster_env_enabled,
-                    &self.oci_url,
-                    &self.oci_tag,
-                ],
-            )
-            .await?;
+        client.execute(&statement, &row_values(self)).await?;
         let clear = client
             .prepare_cached("delete from platform_component_dependencies where component_id = $1")
             .await?;
-        client.execute(&clear, &[&self.id.as_str()]).await?;
+        client.execute(&clear, &[&self.id]).await?;
         insert_dependencies(client, self).await
     }
 
     async fn referrers(client: &impl GenericClient, id: &str) -> Result<Vec<Referrer>, StoreError> {
-        let statement = client
-            .prepare_cached(
-                "select 'cluster' as kind, cluster_id as id
-                   from cluster_platform_components where component_id = $1
-                 union all
-                 select 'platform component', component_id
-                   from platform_component_dependencies where depends_on_id = $1
-                 order by 1, 2",
-            )
-            .await?;
-        Ok(client
-            .query(&statement, &[&id])
-            .await?
-            .iter()
-            .map(|row| Referrer {
-                kind: if row.get::<_, &str>(0) == "cluster" {
-                    "cluster"
-                } else {
-                    "platform component"
-                },
-                id: row.get(1),
-            })
-            .collect())
+        let mut referrers =
+            referencing_clusters(client, "cluster_platform_components", "component_id", id).await?;
+        let dependents = find_all(
+            client,
+            "select component_id from platform_component_dependencies
+              where depends_on_id = $1 order by component_id",
+            &[&id],
+            |row| {
+                Ok(Referrer {
+                    kind: "platform component",
+                    id: row.get(0),
+                })
+            },
+        )
+        .await?;
+        referrers.extend(dependents);
+        Ok(referrers)
     }
 
     async fn delete(client: &impl GenericClient, id: &str) -> Result<(), StoreError> {
-        let statement = client
-            .prepare_cached("delete from platform_components where id = $1")
-            .await?;
-        client.execute(&statement, &[&id]).await?;
-        Ok(())
+        delete_by_id(client, "platform_components", id).await
     }
 }

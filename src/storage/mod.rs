@@ -19,6 +19,36 @@ use crate::domain::{FieldErrors, validation::Rejection};
 pub use clusters::ClusterFilter;
 pub use components::ComponentFilter;
 
+/// Validated names are bound as text parameters, so queries take them as they are.
+macro_rules! bind_as_text {
+    ($($name:ty),*) => {$(
+        impl tokio_postgres::types::ToSql for $name {
+            fn to_sql(
+                &self,
+                ty: &tokio_postgres::types::Type,
+                out: &mut bytes::BytesMut,
+            ) -> Result<tokio_postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+                self.as_str().to_sql(ty, out)
+            }
+
+            fn accepts(ty: &tokio_postgres::types::Type) -> bool {
+                <&str as tokio_postgres::types::ToSql>::accepts(ty)
+            }
+
+            tokio_postgres::types::to_sql_checked!();
+        }
+    )*};
+}
+
+bind_as_text!(
+    crate::domain::ClusterId,
+    crate::domain::ClusterName,
+    crate::domain::ClusterDns,
+    crate::domain::ComponentId,
+    crate::domain::NamespaceId,
+    crate::domain::RoleBindingId
+);
+
 /// Why a storage operation did not happen. Nothing was written in any of these cases.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -417,5 +447,119 @@ async fn upsert<R: Resource + PartialEq>(
             resource.insert(client).await?;
             Ok(Outcome::Created)
         }
+    }
+}
+
+// --- Helpers shared by the table modules. Table and column names passed to them are
+// always literals of those modules, never input.
+
+/// The row `sql` (which ends in a `where` on `$1`) finds for `id`, parsed; with `lock`, the
+/// row is locked for update until the transaction ends.
+async fn find_one<T>(
+    client: &impl GenericClient,
+    sql: &str,
+    id: &str,
+    lock: bool,
+    parse: impl Fn(&tokio_postgres::Row) -> Result<T, StoreError>,
+) -> Result<Option<T>, StoreError> {
+    let sql = if lock {
+        format!("{sql} for update")
+    } else {
+        sql.to_owned()
+    };
+    let statement = client.prepare_cached(&sql).await?;
+    client
+        .query_opt(&statement, &[&id])
+        .await?
+        .as_ref()
+        .map(parse)
+        .transpose()
+}
+
+/// Every row `sql` returns, parsed.
+async fn find_all<T>(
+    client: &impl GenericClient,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    parse: impl Fn(&tokio_postgres::Row) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let statement = client.prepare_cached(sql).await?;
+    client
+        .query(&statement, params)
+        .await?
+        .iter()
+        .map(parse)
+        .collect()
+}
+
+/// One page (`select` ends with the filter; ordering and paging are appended) and the
+/// number of rows `count` finds with the same filter parameters.
+async fn list_page<T>(
+    client: &impl GenericClient,
+    select: &str,
+    count: &str,
+    filters: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    page: Page,
+    parse: impl Fn(&tokio_postgres::Row) -> Result<T, StoreError>,
+) -> Result<Listed<T>, StoreError> {
+    let n = filters.len();
+    let sql = format!("{select} order by id limit ${} offset ${}", n + 1, n + 2);
+    let mut params = filters.to_vec();
+    params.push(&page.limit);
+    params.push(&page.offset);
+    let items = find_all(client, &sql, &params, parse).await?;
+    let statement = client.prepare_cached(count).await?;
+    let total: i64 = client.query_one(&statement, filters).await?.get(0);
+    Ok(Listed { items, total })
+}
+
+async fn delete_by_id(
+    client: &impl GenericClient,
+    table: &str,
+    id: &str,
+) -> Result<(), StoreError> {
+    let statement = client
+        .prepare_cached(&format!("delete from {table} where id = $1"))
+        .await?;
+    client.execute(&statement, &[&id]).await?;
+    Ok(())
+}
+
+/// Clusters whose `table.column` references `id`.
+async fn referencing_clusters(
+    client: &impl GenericClient,
+    table: &str,
+    column: &str,
+    id: &str,
+) -> Result<Vec<Referrer>, StoreError> {
+    let sql = format!("select cluster_id from {table} where {column} = $1 order by cluster_id");
+    find_all(client, &sql, &[&id], |row| {
+        Ok(Referrer {
+            kind: "cluster",
+            id: row.get(0),
+        })
+    })
+    .await
+}
+
+/// A write's error, with the violation of one of `unique` (constraint, field) turned into
+/// `AlreadyExists` naming the field and the value `value_of` gives for it.
+fn unique_violation(
+    error: tokio_postgres::Error,
+    kind: &'static str,
+    unique: &[(&str, &'static str)],
+    value_of: impl Fn(&str) -> String,
+) -> StoreError {
+    let violated = violated_unique_constraint(&error);
+    match unique
+        .iter()
+        .find(|(constraint, _)| Some(*constraint) == violated)
+    {
+        Some((_, field)) => StoreError::AlreadyExists {
+            kind,
+            field,
+            value: value_of(field),
+        },
+        None => error.into(),
     }
 }

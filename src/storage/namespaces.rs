@@ -7,7 +7,8 @@ use serde_json::Value;
 use tokio_postgres::Row;
 
 use super::{
-    Listed, Page, Referrer, Resource, StoreError, parse_stored, violated_unique_constraint,
+    Listed, Page, Referrer, Resource, StoreError, delete_by_id, find_all, find_one, list_page,
+    parse_stored, referencing_clusters, unique_violation,
 };
 use crate::domain::{Namespace, NamespaceId};
 
@@ -39,15 +40,8 @@ pub(super) async fn find_many(
     client: &impl GenericClient,
     ids: &[&str],
 ) -> Result<Vec<Namespace>, StoreError> {
-    let statement = client
-        .prepare_cached(&format!("{SELECT} where id = any($1::text[])"))
-        .await?;
-    client
-        .query(&statement, &[&ids])
-        .await?
-        .iter()
-        .map(from_row)
-        .collect()
+    let sql = format!("{SELECT} where id = any($1::text[])");
+    find_all(client, &sql, &[&ids], from_row).await
 }
 
 impl Resource for Namespace {
@@ -63,18 +57,14 @@ impl Resource for Namespace {
         id: &str,
         lock: bool,
     ) -> Result<Option<Self>, StoreError> {
-        let sql = if lock {
-            format!("{SELECT} where id = $1 for update")
-        } else {
-            format!("{SELECT} where id = $1")
-        };
-        let statement = client.prepare_cached(&sql).await?;
-        client
-            .query_opt(&statement, &[&id])
-            .await?
-            .as_ref()
-            .map(from_row)
-            .transpose()
+        find_one(
+            client,
+            &format!("{SELECT} where id = $1"),
+            id,
+            lock,
+            from_row,
+        )
+        .await
     }
 
     async fn list(
@@ -82,20 +72,15 @@ impl Resource for Namespace {
         _filter: &(),
         page: Page,
     ) -> Result<Listed<Self>, StoreError> {
-        let statement = client
-            .prepare_cached(&format!("{SELECT} order by id limit $1 offset $2"))
-            .await?;
-        let rows = client
-            .query(&statement, &[&page.limit, &page.offset])
-            .await?;
-        let count = client
-            .prepare_cached("select count(*) from namespaces")
-            .await?;
-        let total: i64 = client.query_one(&count, &[]).await?.get(0);
-        Ok(Listed {
-            items: rows.iter().map(from_row).collect::<Result<_, _>>()?,
-            total,
-        })
+        list_page(
+            client,
+            SELECT,
+            "select count(*) from namespaces",
+            &[],
+            page,
+            from_row,
+        )
+        .await
     }
 
     async fn lock_references(&self, _client: &impl GenericClient) -> Result<(), StoreError> {
@@ -109,20 +94,13 @@ impl Resource for Namespace {
         client
             .execute(
                 &statement,
-                &[
-                    &self.id.as_str(),
-                    &json(&self.labels),
-                    &json(&self.annotations),
-                ],
+                &[&self.id, &json(&self.labels), &json(&self.annotations)],
             )
             .await
-            .map_err(|error| match violated_unique_constraint(&error) {
-                Some("namespaces_pkey") => StoreError::AlreadyExists {
-                    kind: Self::KIND,
-                    field: "id",
-                    value: self.id.to_string(),
-                },
-                _ => error.into(),
+            .map_err(|e| {
+                unique_violation(e, Self::KIND, &[("namespaces_pkey", "id")], |_| {
+                    self.id.to_string()
+                })
             })?;
         Ok(())
     }
@@ -137,39 +115,17 @@ impl Resource for Namespace {
         client
             .execute(
                 &statement,
-                &[
-                    &self.id.as_str(),
-                    &json(&self.labels),
-                    &json(&self.annotations),
-                ],
+                &[&self.id, &json(&self.labels), &json(&self.annotations)],
             )
             .await?;
         Ok(())
     }
 
     async fn referrers(client: &impl GenericClient, id: &str) -> Result<Vec<Referrer>, StoreError> {
-        let statement = client
-            .prepare_cached(
-                "select cluster_id from cluster_namespaces
-                  where namespace_id = $1 order by cluster_id",
-            )
-            .await?;
-        Ok(client
-            .query(&statement, &[&id])
-            .await?
-            .iter()
-            .map(|row| Referrer {
-                kind: "cluster",
-                id: row.get(0),
-            })
-            .collect())
+        referencing_clusters(client, "cluster_namespaces", "namespace_id", id).await
     }
 
     async fn delete(client: &impl GenericClient, id: &str) -> Result<(), StoreError> {
-        let statement = client
-            .prepare_cached("delete from namespaces where id = $1")
-            .await?;
-        client.execute(&statement, &[&id]).await?;
-        Ok(())
+        delete_by_id(client, "namespaces", id).await
     }
 }
