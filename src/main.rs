@@ -96,7 +96,8 @@ async fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
     let database = Database::open(&settings).await?;
     let outcome = async {
         if let Some(file) = &settings.seed_file {
-            let report = seed::load_file(&database.store, file, &rules(&settings)).await?;
+            let report =
+                seed::load_file(&database.store, file, &rules(&settings), settings.flux).await?;
             log::info!(
                 "seeded from {}: {}",
                 file.display(),
@@ -131,7 +132,7 @@ async fn migrate(config: Option<PathBuf>) -> anyhow::Result<()> {
 async fn seed_file(config: Option<PathBuf>, file: PathBuf) -> anyhow::Result<()> {
     let settings = settings(config)?;
     let database = Database::open(&settings).await?;
-    let outcome = seed::load_file(&database.store, &file, &rules(&settings)).await;
+    let outcome = seed::load_file(&database.store, &file, &rules(&settings), settings.flux).await;
     database.close().await;
     let report = outcome?;
     log::info!("loaded {}: {}", file.display(), seed::summarize(&report));

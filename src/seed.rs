@@ -10,10 +10,11 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::domain::component::dependency_order;
+use crate::domain::impact::FluxLimits;
 use crate::domain::{FieldErrors, PlatformComponent};
 use crate::http::crud::{ApiResource, Rules};
 use crate::http::{ClusterBody, NamespaceBody, PlatformComponentBody, RoleBindingBody};
-use crate::storage::{Catalog, CatalogReport, Outcome, Store, StoreError};
+use crate::storage::{Catalog, CatalogReport, Outcome, Store, StoreError, WriteContext};
 
 /// The catalog document.
 #[derive(Debug, Deserialize)]
@@ -109,11 +110,12 @@ pub fn parse_document(path: &Path, text: &[u8], rules: &Rules) -> Result<Catalog
     })
 }
 
-/// Reads, checks and applies the document at `path`.
+/// Reads, checks and applies the document at `path`, audited as `seed:<path>`.
 pub async fn load_file(
     store: &Store,
     path: &Path,
     rules: &Rules,
+    limits: FluxLimits,
 ) -> Result<CatalogReport, SeedError> {
     let shown = path.display().to_string();
     let text = std::fs::read(path).map_err(|source| SeedError::Read {
@@ -121,8 +123,14 @@ pub async fn load_file(
         source,
     })?;
     let catalog = parse_document(path, &text, rules)?;
+    let context = WriteContext {
+        actor: format!("seed:{shown}"),
+        request_id: None,
+        dry_run: false,
+        limits,
+    };
     store
-        .apply_catalog(&catalog)
+        .apply_catalog(&catalog, &context)
         .await
         .map_err(|source| SeedError::Store {
             path: shown,

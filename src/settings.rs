@@ -61,6 +61,8 @@ pub struct Settings {
     pub seed_file: Option<PathBuf>,
     pub database: DatabaseSettings,
     pub http: HttpSettings,
+    /// What every cluster's Flux inputs must stay within; writes that break it are refused.
+    pub flux: crate::domain::impact::FluxLimits,
     /// Keys that were set but mean nothing here, for a warning.
     pub unknown_keys: Vec<String>,
 }
@@ -102,6 +104,13 @@ struct RawSettings {
     seed_file: Option<PathBuf>,
     database: RawDatabase,
     http: RawHttp,
+    flux: RawFlux,
+}
+
+#[derive(Deserialize)]
+struct RawFlux {
+    max_inputs: usize,
+    max_response_bytes: usize,
 }
 
 #[derive(Deserialize)]
@@ -136,7 +145,10 @@ const PREFIX: &str = "FLUX_CATALOG";
 /// Read by the command line, not a setting.
 pub const CONFIG_FILE_VARIABLE: &str = "FLUX_CATALOG_CONFIG";
 
-const KNOWN_KEYS: [&str; 18] = [
+const KNOWN_KEYS: [&str; 21] = [
+    "flux",
+    "flux.max_inputs",
+    "flux.max_response_bytes",
     "api_mode",
     "listen_addr",
     "auth_token",
@@ -242,6 +254,15 @@ impl Settings {
                 "must be at least 1".to_owned(),
             ));
         }
+        if raw.flux.max_inputs == 0 {
+            return Err(invalid("flux.max_inputs", "must be at least 1".to_owned()));
+        }
+        if raw.flux.max_response_bytes == 0 {
+            return Err(invalid(
+                "flux.max_response_bytes",
+                "must be at least 1".to_owned(),
+            ));
+        }
         if raw.http.max_body_bytes == 0 {
             return Err(invalid(
                 "http.max_body_bytes",
@@ -268,6 +289,10 @@ impl Settings {
                 workers: raw.http.workers,
                 shutdown_timeout: Duration::from_secs(raw.http.shutdown_timeout_secs),
                 ready_timeout: Duration::from_millis(raw.http.ready_timeout_ms),
+            },
+            flux: crate::domain::impact::FluxLimits {
+                max_inputs: raw.flux.max_inputs,
+                max_response_bytes: raw.flux.max_response_bytes,
             },
             unknown_keys,
         })
@@ -301,7 +326,9 @@ fn layers(
         .set_default("http.max_body_bytes", 1024 * 1024)?
         .set_default("http.workers", 0)?
         .set_default("http.shutdown_timeout_secs", 30)?
-        .set_default("http.ready_timeout_ms", 1000)?;
+        .set_default("http.ready_timeout_ms", 1000)?
+        .set_default("flux.max_inputs", 100)?
+        .set_default("flux.max_response_bytes", 900 * 1024)?;
     if let Some(path) = config_file {
         builder = builder.add_source(File::from(path).required(true));
     }
@@ -383,6 +410,7 @@ impl fmt::Debug for Settings {
             .field("seed_file", &self.seed_file)
             .field("database", &self.database)
             .field("http", &self.http)
+            .field("flux", &self.flux)
             .finish()
     }
 }

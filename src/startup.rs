@@ -129,6 +129,7 @@ impl Application {
             },
             max_body_bytes: settings.http.max_body_bytes,
             ready_timeout: settings.http.ready_timeout,
+            limits: settings.flux,
         });
         let documents = web::Data::new(Documents::generate());
         let mut server = HttpServer::new(move || {

@@ -4,6 +4,7 @@
 
 pub mod cluster;
 pub mod component;
+pub mod impact;
 pub mod kubernetes;
 pub mod merge;
 pub mod names;

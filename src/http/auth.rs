@@ -105,10 +105,14 @@ fn presented_token(value: &header::HeaderValue) -> Option<Vec<u8>> {
     }
 }
 
-/// Writes are every method but GET, HEAD and OPTIONS. On a read-only server any valid token
-/// passes, so that a write then meets the route's 405 instead of a misleading 403.
-fn needs_write(mode: Mode, method: &Method) -> bool {
-    mode == Mode::Crud && !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+/// Writes are every method but GET, HEAD and OPTIONS; reading the audit log counts as one
+/// (it shows every change and who made it). On a read-only server any valid token passes,
+/// so that a write then meets the route's 405 instead of a misleading 403.
+fn needs_write(mode: Mode, method: &Method, path: &str) -> bool {
+    mode == Mode::Crud
+        && (!matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+            || path == "/audit"
+            || path.starts_with("/audit/"))
 }
 
 /// Middleware: 401 without valid credentials, 403 for a read credential on a write;
@@ -133,9 +137,12 @@ pub async fn require_credentials(
             };
             Ok(request.error_response(ApiError::Unauthorized(reason)))
         }
-        Some(principal) if needs_write(state.mode, request.method()) && !principal.can_write => {
+        Some(principal)
+            if needs_write(state.mode, request.method(), request.path())
+                && !principal.can_write =>
+        {
             Ok(request.error_response(ApiError::Forbidden(
-                "this token may only read; writes need CRUD_AUTH_TOKEN",
+                "this token may only read; writes and the audit log need CRUD_AUTH_TOKEN",
             )))
         }
         Some(principal) => {
@@ -227,8 +234,9 @@ mod tests {
 
     #[test]
     fn safe_methods_only_read() {
-        assert!(!needs_write(Mode::Crud, &Method::GET));
-        assert!(needs_write(Mode::Crud, &Method::PATCH));
-        assert!(!needs_write(Mode::ReadOnly, &Method::DELETE));
+        assert!(!needs_write(Mode::Crud, &Method::GET, "/clusters"));
+        assert!(needs_write(Mode::Crud, &Method::PATCH, "/clusters/x"));
+        assert!(needs_write(Mode::Crud, &Method::GET, "/audit"));
+        assert!(!needs_write(Mode::ReadOnly, &Method::DELETE, "/clusters/x"));
     }
 }

@@ -79,6 +79,11 @@ pub struct ClusterBody {
     #[serde(default)]
     #[schema(value_type = BTreeMap<String, Object>)]
     pub patches: BTreeMap<String, Map<String, Value>>,
+    /// Set by the server: 1 on creation, +1 on every change; the `ETag` is this, quoted.
+    /// Sent in an update, the update applies only to this revision (like `If-Match`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(read_only, minimum = 1)]
+    pub revision: Option<i64>,
 }
 
 /// A cluster's use of a catalog component, with optional overrides.
@@ -134,6 +139,8 @@ pub struct ClusterUpdate {
     rolebindings: Option<Vec<ReferenceBody>>,
     #[schema(value_type = Option<BTreeMap<String, Object>>)]
     patches: Option<BTreeMap<String, Map<String, Value>>>,
+    /// The revision the change is based on; refused with 412 if the stored one differs.
+    revision: Option<i64>,
 }
 
 /// List filters and paging.
@@ -184,7 +191,7 @@ impl ApiResource for Cluster {
     type Body = ClusterBody;
     type Query = ClusterQuery;
 
-    fn to_body(&self) -> ClusterBody {
+    fn to_body(&self, revision: i64) -> ClusterBody {
         ClusterBody {
             id: self.id.to_string(),
             cluster_name: self.cluster_name.to_string(),
@@ -218,6 +225,7 @@ impl ApiResource for Cluster {
                 .into_iter()
                 .map(|(id, patches)| (id.to_owned(), patches.clone()))
                 .collect(),
+            revision: Some(revision),
         }
     }
 
@@ -315,9 +323,12 @@ super::crud::resource_handlers! {
     body: ClusterBody,
     update: ClusterUpdate,
     query: ClusterQuery,
+    write_response: ClusterWriteResponse,
     tag: "clusters",
     collection: "/clusters",
     item: "/clusters/{id}",
+    history: "/clusters/{id}/history",
+    rollback: "/clusters/{id}/rollback",
     operation: ("Cluster", "Clusters"),
     id: "Cluster id",
     summaries: {

@@ -48,6 +48,11 @@ pub struct PlatformComponentBody {
     /// Ids of catalog components that must be ready first.
     #[serde(default)]
     pub depends_on: Vec<String>,
+    /// Set by the server: 1 on creation, +1 on every change; the `ETag` is this, quoted.
+    /// Sent in an update, the update applies only to this revision (like `If-Match`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(read_only, minimum = 1)]
+    pub revision: Option<i64>,
 }
 
 /// Fields to change; omitted fields keep their value (PUT), or RFC 7396 merge-patch
@@ -63,6 +68,8 @@ pub struct PlatformComponentUpdate {
     oci_url: Option<String>,
     oci_tag: Option<String>,
     depends_on: Option<Vec<String>>,
+    /// The revision the change is based on; refused with 412 if the stored one differs.
+    revision: Option<i64>,
 }
 
 /// List filters and paging.
@@ -106,7 +113,7 @@ impl ApiResource for PlatformComponent {
     type Body = PlatformComponentBody;
     type Query = ComponentQuery;
 
-    fn to_body(&self) -> PlatformComponentBody {
+    fn to_body(&self, revision: i64) -> PlatformComponentBody {
         PlatformComponentBody {
             id: self.id.to_string(),
             component_path: self.component_path.clone(),
@@ -115,6 +122,7 @@ impl ApiResource for PlatformComponent {
             oci_url: self.oci_url.clone(),
             oci_tag: self.oci_tag.clone(),
             depends_on: self.depends_on.iter().map(ToString::to_string).collect(),
+            revision: Some(revision),
         }
     }
 
@@ -156,9 +164,12 @@ super::crud::resource_handlers! {
     body: PlatformComponentBody,
     update: PlatformComponentUpdate,
     query: ComponentQuery,
+    write_response: PlatformComponentWriteResponse,
     tag: "platform components",
     collection: "/platform_components",
     item: "/platform_components/{id}",
+    history: "/platform_components/{id}/history",
+    rollback: "/platform_components/{id}/rollback",
     operation: ("PlatformComponent", "PlatformComponents"),
     id: "Component id",
     summaries: {

@@ -1,20 +1,25 @@
 //! The REST flow every catalog resource shares: list, get, create, replace (PUT), merge
-//! patch (PATCH) and delete. Each resource module adds its wire types and documented
-//! handlers on top.
+//! patch (PATCH), delete, history and rollback. Each resource module adds its wire types
+//! and, through [`resource_handlers`], its documented handlers.
 
-use actix_web::http::header;
+use actix_web::http::{StatusCode, header};
 use actix_web::web::Payload;
-use actix_web::{HttpRequest, HttpResponse};
-use serde::Serialize;
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, HttpResponseBuilder};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use time::format_description::well_known::Rfc3339;
+use utoipa::{IntoParams, ToSchema};
 
-use super::AppState;
+use super::auth::Principal;
 use super::body::{self, MediaTypes};
 use super::error::ApiError;
+use super::{AppState, RequestId, preconditions};
+use crate::domain::impact::ClusterChange;
 use crate::domain::validation::Rejection;
 use crate::domain::{Environments, FieldErrors};
-use crate::storage::{Page, Resource};
+use crate::storage::audit::AuditRecord;
+use crate::storage::{Document, Listed, Outcome, Page, Resource, Versioned, WriteContext, Written};
 
 /// What validating a resource may depend on besides the resource itself.
 #[derive(Debug, Clone)]
@@ -31,10 +36,18 @@ pub trait ApiResource: Resource + 'static {
     /// The list query: `limit`, `offset` and the resource's filters.
     type Query: ListQuery<Filter = Self::Filter>;
 
-    fn to_body(&self) -> Self::Body;
+    /// The resource at `revision`, as clients see it.
+    fn to_body(&self, revision: i64) -> Self::Body;
 
-    /// Checks every rule and reports every broken one, naming the fields.
+    /// Checks every rule and reports every broken one, naming the fields. A `revision` in
+    /// the body is not content; the flow above treats it as a precondition.
     fn from_body(body: Self::Body, rules: &Rules) -> Result<Self, FieldErrors>;
+}
+
+impl<R: ApiResource> Document for R {
+    fn document(&self, revision: i64) -> Value {
+        serde_json::to_value(self.to_body(revision)).expect("bodies serialise")
+    }
 }
 
 /// A list endpoint's query parameters.
@@ -48,7 +61,7 @@ pub trait ListQuery: DeserializeOwned {
 }
 
 /// The list query of resources without filters.
-#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct PagingQuery {
@@ -77,7 +90,7 @@ impl ListQuery for PagingQuery {
 pub const DEFAULT_LIMIT: i64 = 100;
 pub const MAX_LIMIT: i64 = 1000;
 
-fn page<Q: ListQuery>(query: &Q) -> Result<Page, ApiError> {
+pub fn page<Q: ListQuery>(query: &Q) -> Result<Page, ApiError> {
     let mut errors = FieldErrors::new();
     let limit = query.limit().unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
@@ -95,6 +108,39 @@ fn page<Q: ListQuery>(query: &Q) -> Result<Page, ApiError> {
         .map_err(ApiError::InvalidRequest)
 }
 
+/// A page of items as a JSON array, with `X-Total-Count` and `Link`s to the neighbouring
+/// pages of `path` that keep the filters.
+pub fn page_response<T: Serialize>(
+    path: &str,
+    filters: &[(&'static str, String)],
+    page: Page,
+    total: i64,
+    items: &[T],
+) -> HttpResponse {
+    let link_to = |offset: i64, rel: &str| {
+        let mut params = form_urlencoded::Serializer::new(String::new());
+        for (name, value) in filters {
+            params.append_pair(name, value);
+        }
+        params.append_pair("limit", &page.limit.to_string());
+        params.append_pair("offset", &offset.to_string());
+        format!("<{path}?{}>; rel=\"{rel}\"", params.finish())
+    };
+    let mut links = Vec::new();
+    if page.offset + (items.len() as i64) < total {
+        links.push(link_to(page.offset + page.limit, "next"));
+    }
+    if page.offset > 0 {
+        links.push(link_to((page.offset - page.limit).max(0), "prev"));
+    }
+    let mut response = HttpResponse::Ok();
+    response.insert_header(("X-Total-Count", total.to_string()));
+    if !links.is_empty() {
+        response.insert_header((header::LINK, links.join(", ")));
+    }
+    response.json(items)
+}
+
 /// `GET /{collection}`: a JSON array, with `X-Total-Count` and a `Link` to the neighbouring pages.
 pub async fn list<R: ApiResource>(
     state: &AppState,
@@ -102,63 +148,178 @@ pub async fn list<R: ApiResource>(
 ) -> Result<HttpResponse, ApiError> {
     let query: R::Query = body::parse_query(request.query_string())?;
     let page = page(&query)?;
-    let filter_params = query.filter_params();
+    let filters = query.filter_params();
     let listed = state.store.list::<R>(&query.into_filter(), page).await?;
-    let bodies: Vec<R::Body> = listed.items.iter().map(R::to_body).collect();
-
-    let link_to = |offset: i64, rel: &str| {
-        let mut params = form_urlencoded::Serializer::new(String::new());
-        for (name, value) in &filter_params {
-            params.append_pair(name, value);
-        }
-        params.append_pair("limit", &page.limit.to_string());
-        params.append_pair("offset", &offset.to_string());
-        format!("<{}?{}>; rel=\"{rel}\"", R::COLLECTION, params.finish())
-    };
-    let mut links = Vec::new();
-    if page.offset + (bodies.len() as i64) < listed.total {
-        links.push(link_to(page.offset + page.limit, "next"));
-    }
-    if page.offset > 0 {
-        links.push(link_to((page.offset - page.limit).max(0), "prev"));
-    }
-    let mut response = HttpResponse::Ok();
-    response.insert_header(("X-Total-Count", listed.total.to_string()));
-    if !links.is_empty() {
-        response.insert_header((header::LINK, links.join(", ")));
-    }
-    Ok(response.json(bodies))
+    let bodies: Vec<R::Body> = listed
+        .items
+        .iter()
+        .map(|v| v.value.to_body(v.revision))
+        .collect();
+    Ok(page_response(
+        R::COLLECTION,
+        &filters,
+        page,
+        listed.total,
+        &bodies,
+    ))
 }
 
 fn not_found<R: ApiResource>(id: &str) -> ApiError {
     ApiError::NotFound(format!("no {} with id {id:?}", R::KIND))
 }
 
-pub async fn get<R: ApiResource>(state: &AppState, id: &str) -> Result<HttpResponse, ApiError> {
-    let resource = state
+/// `GET /{collection}/{id}`, with its `ETag`; 304 when `If-None-Match` already has it.
+pub async fn get<R: ApiResource>(
+    state: &AppState,
+    request: &HttpRequest,
+    id: &str,
+) -> Result<HttpResponse, ApiError> {
+    let Versioned { revision, value } = state
         .store
         .get::<R>(id)
         .await?
         .ok_or_else(|| not_found::<R>(id))?;
-    Ok(HttpResponse::Ok().json(resource.to_body()))
+    if preconditions::not_modified(request, revision) {
+        return Ok(HttpResponse::NotModified()
+            .insert_header((header::ETAG, preconditions::etag(revision)))
+            .finish());
+    }
+    Ok(HttpResponse::Ok()
+        .insert_header((header::ETAG, preconditions::etag(revision)))
+        .json(value.to_body(revision)))
 }
 
-/// `POST /{collection}`: 201 with the stored resource and its `Location`.
+/// The query of every write.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct WriteQuery {
+    /// Check everything and report what would happen, including what changes for Flux,
+    /// without writing anything.
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// Asks a real write to answer with a [`WriteReport`] instead of just the resource.
+pub const CHANGES_HEADER: &str = "x-flux-changes";
+/// On every write response: how many clusters' Flux inputs the write changes.
+pub const CHANGED_CLUSTERS_HEADER: &str = "x-flux-changed-clusters";
+
+fn write_context(state: &AppState, request: &HttpRequest) -> Result<WriteContext, ApiError> {
+    let query: WriteQuery = body::parse_query(request.query_string())?;
+    let extensions = request.extensions();
+    Ok(WriteContext {
+        actor: extensions
+            .get::<Principal>()
+            .map_or("unknown", |p| p.name)
+            .to_owned(),
+        request_id: extensions.get::<RequestId>().map(|r| r.0.clone()),
+        dry_run: query.dry_run,
+        limits: state.limits,
+    })
+}
+
+/// What a write did, for dry runs and for writes that ask with `X-Flux-Changes: true`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WriteReport {
+    /// True when nothing was written.
+    pub dry_run: bool,
+    pub outcome: OutcomeName,
+    /// The revision the write produced (would produce, for a dry run).
+    pub revision: i64,
+    /// The resource after the write; for a delete, the deleted resource.
+    #[schema(value_type = Object)]
+    pub resource: Value,
+    /// Every cluster whose Flux inputs change, with how.
+    #[schema(value_type = Vec<super::changes::ClusterChangeDoc>)]
+    pub changes: Vec<ClusterChange>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeName {
+    Created,
+    Updated,
+    /// Nothing differed; no new revision.
+    Unchanged,
+    Deleted,
+}
+
+impl From<Outcome> for OutcomeName {
+    fn from(outcome: Outcome) -> Self {
+        match outcome {
+            Outcome::Created => Self::Created,
+            Outcome::Updated => Self::Updated,
+            Outcome::Unchanged => Self::Unchanged,
+            Outcome::Deleted => Self::Deleted,
+        }
+    }
+}
+
+fn wants_report(request: &HttpRequest) -> bool {
+    request
+        .headers()
+        .get(CHANGES_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+}
+
+/// The resource (with `ETag`, and `Location` when created), or a [`WriteReport`] for dry
+/// runs and on request.
+fn write_response<R: ApiResource>(
+    request: &HttpRequest,
+    context: &WriteContext,
+    written: Written<R>,
+) -> HttpResponse {
+    let status = match written.outcome {
+        Outcome::Created if !context.dry_run => StatusCode::CREATED,
+        _ => StatusCode::OK,
+    };
+    let mut response = HttpResponseBuilder::new(status);
+    response.insert_header((CHANGED_CLUSTERS_HEADER, written.changes.len().to_string()));
+    let shown_revision = match written.outcome {
+        Outcome::Deleted => written.resource.revision,
+        _ => written.revision,
+    };
+    let resource = written.resource.value.to_body(shown_revision);
+    if !context.dry_run && written.outcome != Outcome::Deleted {
+        response.insert_header((header::ETAG, preconditions::etag(written.revision)));
+    }
+    if written.outcome == Outcome::Created && !context.dry_run {
+        response.insert_header((
+            header::LOCATION,
+            format!("{}/{}", R::COLLECTION, written.resource.value.id()),
+        ));
+    }
+    if context.dry_run || wants_report(request) {
+        response.json(WriteReport {
+            dry_run: context.dry_run,
+            outcome: written.outcome.into(),
+            revision: written.revision,
+            resource: serde_json::to_value(resource).expect("bodies serialise"),
+            changes: written.changes,
+        })
+    } else {
+        response.json(resource)
+    }
+}
+
+/// `POST /{collection}`: 201 with the stored resource, its `Location` and `ETag`.
 pub async fn create<R: ApiResource>(
     state: &AppState,
     request: &HttpRequest,
     payload: Payload,
 ) -> Result<HttpResponse, ApiError> {
+    let context = write_context(state, request)?;
     let bytes = body::read(request, payload, state.max_body_bytes, MediaTypes::Json).await?;
     let body: R::Body = body::parse_document(&bytes)?;
     let resource = R::from_body(body, &state.rules).map_err(ApiError::ValidationFailed)?;
-    state.store.create(&resource).await?;
-    Ok(HttpResponse::Created()
-        .insert_header((
-            header::LOCATION,
-            format!("{}/{}", R::COLLECTION, resource.id()),
-        ))
-        .json(resource.to_body()))
+    let preconditions = preconditions::from_headers(request);
+    let written = state
+        .store
+        .create(resource, &preconditions, &context)
+        .await?;
+    Ok(write_response(request, &context, written))
 }
 
 /// How a partial document changes the stored resource.
@@ -171,8 +332,8 @@ pub enum UpdateKind {
 }
 
 /// `PUT` or `PATCH /{collection}/{id}`. The new content is computed from the stored one
-/// inside the write's transaction, under a row lock, so concurrent updates never lose each
-/// other's changes; every rule is checked on the result.
+/// inside the write's transaction, so concurrent updates never lose each other's changes;
+/// every rule is checked on the result.
 pub async fn update<R: ApiResource>(
     state: &AppState,
     request: &HttpRequest,
@@ -180,6 +341,7 @@ pub async fn update<R: ApiResource>(
     payload: Payload,
     kind: UpdateKind,
 ) -> Result<HttpResponse, ApiError> {
+    let context = write_context(state, request)?;
     let media_types = match kind {
         UpdateKind::Replace => MediaTypes::Json,
         UpdateKind::MergePatch => MediaTypes::MergePatch,
@@ -194,11 +356,22 @@ pub async fn update<R: ApiResource>(
             format!("cannot be changed: the path names {id:?}; create a new resource instead"),
         )));
     }
+    let mut preconditions = preconditions::from_headers(request);
+    preconditions.revision = match changes.get("revision") {
+        None | Some(Value::Null) => None,
+        Some(revision) => Some(revision.as_i64().ok_or_else(|| {
+            ApiError::InvalidRequest(FieldErrors::single(
+                "revision",
+                "must be the integer revision the change is based on",
+            ))
+        })?),
+    };
     let rules = &state.rules;
-    let updated = state
+    let written = state
         .store
-        .update::<R>(id, |current| {
-            let mut document = serde_json::to_value(current.to_body()).expect("bodies serialise");
+        .update::<R>(id, &preconditions, &context, |current| {
+            // The document's revision is not content; the precondition above covers it.
+            let mut document = current.document(0);
             match kind {
                 UpdateKind::Replace => replace_fields(&mut document, changes),
                 UpdateKind::MergePatch => merge_patch(&mut document, &Value::Object(changes)),
@@ -206,19 +379,122 @@ pub async fn update<R: ApiResource>(
             let body: R::Body = body::from_value(document).map_err(Rejection::Malformed)?;
             R::from_body(body, rules).map_err(Rejection::Invalid)
         })
-        .await?
-        .ok_or_else(|| not_found::<R>(id))?;
-    Ok(HttpResponse::Ok().json(updated.to_body()))
+        .await?;
+    Ok(write_response(request, &context, written))
 }
 
 /// `DELETE /{collection}/{id}`: 200 with what was deleted.
-pub async fn delete<R: ApiResource>(state: &AppState, id: &str) -> Result<HttpResponse, ApiError> {
-    let deleted = state
+pub async fn delete<R: ApiResource>(
+    state: &AppState,
+    request: &HttpRequest,
+    id: &str,
+) -> Result<HttpResponse, ApiError> {
+    let context = write_context(state, request)?;
+    let preconditions = preconditions::from_headers(request);
+    let written = state
         .store
-        .delete::<R>(id)
+        .delete::<R>(id, &preconditions, &context)
+        .await?;
+    Ok(write_response(request, &context, written))
+}
+
+/// One revision of a resource, as its history lists it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HistoryEntry {
+    pub revision: i64,
+    /// When it was written (RFC 3339).
+    pub at: String,
+    /// The credential that wrote it.
+    pub actor: String,
+    /// `create`, `update`, `delete` or `rollback`.
+    pub action: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// The resource at this revision; `null` for the revision that deleted it.
+    #[schema(value_type = Option<Object>)]
+    pub resource: Option<Value>,
+}
+
+pub fn timestamp(at: time::OffsetDateTime) -> String {
+    at.format(&Rfc3339).expect("timestamps format as RFC 3339")
+}
+
+/// `GET /{collection}/{id}/history`: revisions, newest first; those of a deleted resource too.
+pub async fn history<R: ApiResource>(
+    state: &AppState,
+    request: &HttpRequest,
+    id: &str,
+) -> Result<HttpResponse, ApiError> {
+    let query: PagingQuery = body::parse_query(request.query_string())?;
+    let page = page(&query)?;
+    let Listed { items, total } = state.store.history(R::AUDIT_KIND, id, page).await?;
+    if total == 0 && state.store.get::<R>(id).await?.is_none() {
+        return Err(ApiError::NotFound(format!(
+            "no {} with id {id:?}, and none in the history",
+            R::KIND
+        )));
+    }
+    let entries: Vec<HistoryEntry> = items
+        .into_iter()
+        .map(|record: AuditRecord| HistoryEntry {
+            revision: record.revision,
+            at: timestamp(record.at),
+            actor: record.actor,
+            action: record.action,
+            request_id: record.request_id,
+            resource: record.after,
+        })
+        .collect();
+    let path = format!("{}/{id}/history", R::COLLECTION);
+    Ok(page_response(&path, &[], page, total, &entries))
+}
+
+/// The body of a rollback.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackRequest {
+    /// The revision whose content becomes the current one again.
+    #[schema(minimum = 1)]
+    pub revision: i64,
+}
+
+/// `POST /{collection}/{id}/rollback`: the content of an earlier revision becomes current
+/// again, as a new revision, checked like any write.
+pub async fn rollback<R: ApiResource>(
+    state: &AppState,
+    request: &HttpRequest,
+    id: &str,
+    payload: Payload,
+) -> Result<HttpResponse, ApiError> {
+    let context = write_context(state, request)?;
+    let bytes = body::read(request, payload, state.max_body_bytes, MediaTypes::Json).await?;
+    let RollbackRequest { revision } = body::parse_document(&bytes)?;
+    let record = state
+        .store
+        .revision(R::AUDIT_KIND, id, revision)
         .await?
-        .ok_or_else(|| not_found::<R>(id))?;
-    Ok(HttpResponse::Ok().json(deleted.to_body()))
+        .ok_or_else(|| {
+            ApiError::NotFound(format!("no revision {revision} of {} {id:?}", R::KIND))
+        })?;
+    let Some(content) = record.after else {
+        return Err(ApiError::ValidationFailed(FieldErrors::single(
+            "revision",
+            format!(
+                "revision {revision} is the deletion of {id:?}; roll back to a revision before it"
+            ),
+        )));
+    };
+    // The stored document passed the rules of its day; today's (the configured tiers, say)
+    // may refuse it.
+    let reinterpret = ApiError::ValidationFailed;
+    let body: R::Body = body::from_value(content).map_err(reinterpret)?;
+    let resource = R::from_body(body, &state.rules).map_err(reinterpret)?;
+    let preconditions = preconditions::from_headers(request);
+    let written = state
+        .store
+        .restore(id, resource, &preconditions, &context)
+        .await?;
+    Ok(write_response(request, &context, written))
 }
 
 fn replace_fields(document: &mut Value, changes: Map<String, Value>) {
@@ -248,17 +524,21 @@ fn merge_patch(target: &mut Value, patch: &Value) {
 }
 
 /// Defines the documented handlers of one resource (`list`, `get`, `create`, `replace`,
-/// `patch`, `delete`), each delegating to the generic flow above. The resource module
-/// supplies its types, its paths and the sentences its documentation needs.
+/// `patch`, `delete`, `history`, `rollback`), each delegating to the generic flow above,
+/// and `WriteResponse`, the documented answer of its writes. The resource module supplies
+/// its types, its paths and the sentences its documentation needs.
 macro_rules! resource_handlers {
     (
         resource: $resource:ident,
         body: $body:ident,
         update: $update:ident,
         query: $query:ident,
+        write_response: $write_response:ident,
         tag: $tag:literal,
         collection: $collection:literal,
         item: $item:literal,
+        history: $history:literal,
+        rollback: $rollback:literal,
         operation: ($singular:literal, $plural:literal),
         id: $id_doc:literal,
         summaries: {
@@ -270,6 +550,16 @@ macro_rules! resource_handlers {
             delete: $delete_doc:literal $(,)?
         } $(,)?
     ) => {
+        /// The resource; or, for a dry run or with `X-Flux-Changes: true`, a report of
+        /// the write with what changes for Flux.
+        #[derive(utoipa::ToSchema)]
+        #[serde(untagged)]
+        #[allow(dead_code)] // documents the two shapes a write answers with
+        pub enum $write_response {
+            Resource($body),
+            Report($crate::http::crud::WriteReport),
+        }
+
         #[utoipa::path(get, operation_id = concat!("list", $plural), path = $collection, tag = $tag,
             summary = $list_doc, params($query),
             responses(
@@ -285,23 +575,34 @@ macro_rules! resource_handlers {
         }
 
         #[utoipa::path(get, operation_id = concat!("get", $singular), path = $item, tag = $tag,
-            summary = $get_doc, params(("id" = String, Path, description = $id_doc)),
-            responses((status = 200, description = "The resource", body = $body),
+            summary = $get_doc,
+            params(("id" = String, Path, description = $id_doc),
+                   ("If-None-Match" = Option<String>, Header, description = "An ETag you have; 304 if it is current")),
+            responses(
+                (status = 200, description = "The resource", body = $body,
+                    headers(("ETag" = String, description = "The revision, quoted"))),
+                (status = 304, description = "Not modified: your copy is current"),
                 $crate::http::docs::NotFoundError, $crate::http::docs::AuthErrors))]
         pub async fn get(
             state: actix_web::web::Data<$crate::http::AppState>,
+            request: actix_web::HttpRequest,
             id: actix_web::web::Path<String>,
         ) -> Result<actix_web::HttpResponse, $crate::http::error::ApiError> {
-            $crate::http::crud::get::<$resource>(&state, &id).await
+            $crate::http::crud::get::<$resource>(&state, &request, &id).await
         }
 
         #[utoipa::path(post, operation_id = concat!("create", $singular), path = $collection, tag = $tag,
-            summary = $create_doc, request_body = $body,
+            summary = $create_doc, params($crate::http::crud::WriteQuery, $crate::http::docs::WriteHeaders),
+            request_body = $body,
             responses(
-                (status = 201, description = "Created", body = $body,
-                    headers(("Location" = String, description = "Path of the new resource"))),
+                (status = 201, description = "Created", body = $write_response,
+                    headers(("Location" = String, description = "Path of the new resource"),
+                            ("ETag" = String, description = "The revision, quoted"),
+                            ("X-Flux-Changed-Clusters" = i64, description = "Clusters whose Flux inputs changed"))),
+                (status = 200, description = "Dry run: what creating would do", body = $write_response),
                 $crate::http::docs::BodyErrors, $crate::http::docs::ConflictError,
-                $crate::http::docs::WriteErrors, $crate::http::docs::AuthErrors))]
+                $crate::http::docs::PreconditionError, $crate::http::docs::WriteErrors,
+                $crate::http::docs::AuthErrors))]
         pub async fn create(
             state: actix_web::web::Data<$crate::http::AppState>,
             request: actix_web::HttpRequest,
@@ -311,12 +612,17 @@ macro_rules! resource_handlers {
         }
 
         #[utoipa::path(put, operation_id = concat!("replace", $singular), path = $item, tag = $tag,
-            summary = $replace_doc, params(("id" = String, Path, description = $id_doc)),
+            summary = $replace_doc,
+            params(("id" = String, Path, description = $id_doc), $crate::http::crud::WriteQuery,
+                   $crate::http::docs::WriteHeaders),
             request_body = $update,
-            responses((status = 200, description = "The updated resource", body = $body),
+            responses(
+                (status = 200, description = "The updated resource (or a report)", body = $write_response,
+                    headers(("ETag" = String, description = "The new revision, quoted"),
+                            ("X-Flux-Changed-Clusters" = i64, description = "Clusters whose Flux inputs change"))),
                 $crate::http::docs::BodyErrors, $crate::http::docs::NotFoundError,
-                $crate::http::docs::ConflictError, $crate::http::docs::WriteErrors,
-                $crate::http::docs::AuthErrors))]
+                $crate::http::docs::ConflictError, $crate::http::docs::PreconditionError,
+                $crate::http::docs::WriteErrors, $crate::http::docs::AuthErrors))]
         pub async fn replace(
             state: actix_web::web::Data<$crate::http::AppState>,
             request: actix_web::HttpRequest,
@@ -330,12 +636,17 @@ macro_rules! resource_handlers {
         }
 
         #[utoipa::path(patch, operation_id = concat!("patch", $singular), path = $item, tag = $tag,
-            summary = $patch_doc, params(("id" = String, Path, description = $id_doc)),
+            summary = $patch_doc,
+            params(("id" = String, Path, description = $id_doc), $crate::http::crud::WriteQuery,
+                   $crate::http::docs::WriteHeaders),
             request_body(content = $update, content_type = "application/merge-patch+json"),
-            responses((status = 200, description = "The updated resource", body = $body),
+            responses(
+                (status = 200, description = "The updated resource (or a report)", body = $write_response,
+                    headers(("ETag" = String, description = "The new revision, quoted"),
+                            ("X-Flux-Changed-Clusters" = i64, description = "Clusters whose Flux inputs change"))),
                 $crate::http::docs::BodyErrors, $crate::http::docs::NotFoundError,
-                $crate::http::docs::ConflictError, $crate::http::docs::WriteErrors,
-                $crate::http::docs::AuthErrors))]
+                $crate::http::docs::ConflictError, $crate::http::docs::PreconditionError,
+                $crate::http::docs::WriteErrors, $crate::http::docs::AuthErrors))]
         pub async fn patch(
             state: actix_web::web::Data<$crate::http::AppState>,
             request: actix_web::HttpRequest,
@@ -349,15 +660,60 @@ macro_rules! resource_handlers {
         }
 
         #[utoipa::path(delete, operation_id = concat!("delete", $singular), path = $item, tag = $tag,
-            summary = $delete_doc, params(("id" = String, Path, description = $id_doc)),
-            responses((status = 200, description = "The deleted resource", body = $body),
-                $crate::http::docs::NotFoundError, $crate::http::docs::DeleteConflictError,
+            summary = $delete_doc,
+            params(("id" = String, Path, description = $id_doc), $crate::http::crud::WriteQuery,
+                   $crate::http::docs::WriteHeaders),
+            responses(
+                (status = 200, description = "The deleted resource (or a report)", body = $write_response,
+                    headers(("X-Flux-Changed-Clusters" = i64, description = "Clusters whose Flux inputs change"))),
+                $crate::http::docs::QueryErrors, $crate::http::docs::NotFoundError,
+                $crate::http::docs::DeleteConflictError, $crate::http::docs::PreconditionError,
                 $crate::http::docs::WriteErrors, $crate::http::docs::AuthErrors))]
         pub async fn delete(
             state: actix_web::web::Data<$crate::http::AppState>,
+            request: actix_web::HttpRequest,
             id: actix_web::web::Path<String>,
         ) -> Result<actix_web::HttpResponse, $crate::http::error::ApiError> {
-            $crate::http::crud::delete::<$resource>(&state, &id).await
+            $crate::http::crud::delete::<$resource>(&state, &request, &id).await
+        }
+
+        #[utoipa::path(get, operation_id = concat!("get", $singular, "History"), path = $history, tag = $tag,
+            summary = "Revisions of this resource, newest first; also after it was deleted.",
+            params(("id" = String, Path, description = $id_doc), $crate::http::crud::PagingQuery),
+            responses(
+                (status = 200, description = "One page of revisions", body = [$crate::http::crud::HistoryEntry],
+                    headers(("X-Total-Count" = i64, description = "Revisions on all pages"),
+                            ("Link" = String, description = "RFC 8288 links to the next and previous pages"))),
+                $crate::http::docs::QueryErrors, $crate::http::docs::NotFoundError,
+                $crate::http::docs::AuthErrors))]
+        pub async fn history(
+            state: actix_web::web::Data<$crate::http::AppState>,
+            request: actix_web::HttpRequest,
+            id: actix_web::web::Path<String>,
+        ) -> Result<actix_web::HttpResponse, $crate::http::error::ApiError> {
+            $crate::http::crud::history::<$resource>(&state, &request, &id).await
+        }
+
+        #[utoipa::path(post, operation_id = concat!("rollback", $singular), path = $rollback, tag = $tag,
+            summary = "Make an earlier revision's content current again, as a new revision (re-creates a deleted resource).",
+            params(("id" = String, Path, description = $id_doc), $crate::http::crud::WriteQuery,
+                   $crate::http::docs::WriteHeaders),
+            request_body = $crate::http::crud::RollbackRequest,
+            responses(
+                (status = 200, description = "The restored resource (or a report)", body = $write_response,
+                    headers(("ETag" = String, description = "The new revision, quoted"),
+                            ("X-Flux-Changed-Clusters" = i64, description = "Clusters whose Flux inputs change"))),
+                (status = 201, description = "Re-created a deleted resource", body = $write_response),
+                $crate::http::docs::BodyErrors, $crate::http::docs::NotFoundError,
+                $crate::http::docs::ConflictError, $crate::http::docs::PreconditionError,
+                $crate::http::docs::WriteErrors, $crate::http::docs::AuthErrors))]
+        pub async fn rollback(
+            state: actix_web::web::Data<$crate::http::AppState>,
+            request: actix_web::HttpRequest,
+            id: actix_web::web::Path<String>,
+            payload: actix_web::web::Payload,
+        ) -> Result<actix_web::HttpResponse, $crate::http::error::ApiError> {
+            $crate::http::crud::rollback::<$resource>(&state, &request, &id, payload).await
         }
     };
 }

@@ -2,7 +2,7 @@
 //! disjoint in status codes so they can be combined in `responses(...)`.
 #![allow(dead_code)] // documentation types: described, never constructed
 
-use utoipa::IntoResponses;
+use utoipa::{IntoParams, IntoResponses};
 
 use super::error::Problem;
 
@@ -48,7 +48,9 @@ pub enum BodyErrors {
     #[response(status = 415, content_type = "application/problem+json")]
     UnsupportedMediaType(Problem),
     /// Values that break a rule (`VALIDATION_FAILED`) or reference catalog entries that do
-    /// not exist (`UNKNOWN_REFERENCE`); `errors` names each field.
+    /// not exist (`UNKNOWN_REFERENCE`), `errors` naming each field; or a result Flux could
+    /// not use (`BREAKS_FLUX`: a missing dependency, too many inputs, a response over
+    /// 900 KiB), `violations` naming each cluster.
     #[response(status = 422, content_type = "application/problem+json")]
     Unprocessable(Problem),
 }
@@ -64,10 +66,36 @@ pub enum NotFoundError {
 /// Creates and updates.
 #[derive(IntoResponses)]
 pub enum ConflictError {
-    /// The id or `cluster_dns` is taken (`ALREADY_EXISTS`), or a concurrent write interfered
-    /// (`CONFLICT`, safe to retry).
+    /// The id or `cluster_dns` is taken (`ALREADY_EXISTS`), `depends_on` would form a cycle
+    /// (`DEPENDENCY_CYCLE`, `cycle` shows it), or a concurrent write interfered (`CONFLICT`,
+    /// safe to retry).
     #[response(status = 409, content_type = "application/problem+json")]
     Conflict(Problem),
+}
+
+/// Writes with preconditions.
+#[derive(IntoResponses)]
+pub enum PreconditionError {
+    /// `If-Match`, `If-None-Match` or the body's `revision` did not hold; `current_revision`
+    /// (and the `ETag` header) give the stored revision.
+    #[response(status = 412, content_type = "application/problem+json",
+        headers(("ETag" = String, description = "The current revision, quoted, if the resource exists")))]
+    PreconditionFailed(Problem),
+}
+
+/// The request headers every write understands.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct WriteHeaders {
+    /// Write only if the stored revision is one of these ETags (`*`: if it exists).
+    #[param(rename = "If-Match")]
+    if_match: Option<String>,
+    /// `*`: create only if nothing with this id exists.
+    #[param(rename = "If-None-Match")]
+    if_none_match: Option<String>,
+    /// `true`: answer with a report of the write, including what changes for Flux.
+    #[param(rename = "X-Flux-Changes")]
+    x_flux_changes: Option<String>,
 }
 
 /// Deletes.

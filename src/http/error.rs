@@ -6,6 +6,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::domain::impact::Violation;
 use crate::domain::merge::DanglingReference;
 use crate::domain::validation::Rejection;
 use crate::domain::{FieldError, FieldErrors};
@@ -35,6 +36,11 @@ pub enum ErrorCode {
     StillReferenced,
     /// 409: a concurrent write interfered; retrying is safe.
     Conflict,
+    /// 409: `depends_on` would form a cycle; `cycle` shows it.
+    DependencyCycle,
+    /// 412: `If-Match`, `If-None-Match` or the body's `revision` did not hold;
+    /// `current_revision` is the stored one.
+    PreconditionFailed,
     /// 413: the body is larger than the configured limit.
     PayloadTooLarge,
     /// 415: the body's media type is not accepted here.
@@ -43,6 +49,9 @@ pub enum ErrorCode {
     ValidationFailed,
     /// 422: references to catalog entries that do not exist; `errors` names each field.
     UnknownReference,
+    /// 422: the result would leave clusters with inputs Flux cannot use (a missing
+    /// dependency, too many inputs, a response too large); `violations` names each.
+    BreaksFlux,
     /// 500: a bug or a broken database; details are in the server log only.
     InternalError,
     /// 503: the database is unreachable; nothing was written.
@@ -59,10 +68,16 @@ impl ErrorCode {
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::AlreadyExists | Self::StillReferenced | Self::Conflict => StatusCode::CONFLICT,
+            Self::AlreadyExists
+            | Self::StillReferenced
+            | Self::Conflict
+            | Self::DependencyCycle => StatusCode::CONFLICT,
+            Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::ValidationFailed | Self::UnknownReference => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::ValidationFailed | Self::UnknownReference | Self::BreaksFlux => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             Self::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
             Self::StoreUnavailable | Self::NotReady => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -79,10 +94,13 @@ impl ErrorCode {
             Self::AlreadyExists => "Already exists",
             Self::StillReferenced => "Still referenced",
             Self::Conflict => "Conflict",
+            Self::DependencyCycle => "Dependency cycle",
+            Self::PreconditionFailed => "Precondition failed",
             Self::PayloadTooLarge => "Payload too large",
             Self::UnsupportedMediaType => "Unsupported media type",
             Self::ValidationFailed => "Validation failed",
             Self::UnknownReference => "Unknown reference",
+            Self::BreaksFlux => "Breaks Flux",
             Self::InternalError => "Internal error",
             Self::StoreUnavailable => "Store unavailable",
             Self::NotReady => "Not ready",
@@ -127,6 +145,24 @@ pub struct Problem {
     /// Who still references the resource (`STILL_REFERENCED` only).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub referenced_by: Vec<ProblemReferrer>,
+    /// The stored revision (`PRECONDITION_FAILED` when the resource exists).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_revision: Option<i64>,
+    /// The ids along the cycle, the first repeated at the end (`DEPENDENCY_CYCLE` only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cycle: Vec<String>,
+    /// What would break, cluster by cluster (`BREAKS_FLUX` only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub violations: Vec<ProblemViolation>,
+}
+
+/// One rule a cluster's Flux inputs would break.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ProblemViolation {
+    pub cluster: String,
+    /// `missing_dependency`, `too_many_inputs` or `response_too_large`.
+    pub rule: String,
+    pub message: String,
 }
 
 /// One refused field: its path in the request (`platform_components[2].id`) and why.
@@ -184,6 +220,18 @@ pub enum ApiError {
     /// 409 `CONFLICT`.
     #[error("a concurrent change conflicted with this one; retry the request")]
     Conflict,
+    /// 409 `DEPENDENCY_CYCLE`.
+    #[error("depends_on would form a cycle: {}", .0.join(" -> "))]
+    DependencyCycle(Vec<String>),
+    /// 412, with the stored revision (`None`: no such resource).
+    #[error("precondition failed")]
+    PreconditionFailed {
+        kind: &'static str,
+        current: Option<i64>,
+    },
+    /// 422 `BREAKS_FLUX`.
+    #[error("the result would break Flux on {} cluster(s)", .0.len())]
+    BreaksFlux(Vec<Violation>),
     /// 413.
     #[error("the body is larger than the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
@@ -222,6 +270,9 @@ impl ApiError {
             Self::AlreadyExists { .. } => ErrorCode::AlreadyExists,
             Self::StillReferenced { .. } => ErrorCode::StillReferenced,
             Self::Conflict => ErrorCode::Conflict,
+            Self::DependencyCycle(_) => ErrorCode::DependencyCycle,
+            Self::PreconditionFailed { .. } => ErrorCode::PreconditionFailed,
+            Self::BreaksFlux(_) => ErrorCode::BreaksFlux,
             Self::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
             Self::UnsupportedMediaType { .. } => ErrorCode::UnsupportedMediaType,
             Self::ValidationFailed(_) => ErrorCode::ValidationFailed,
@@ -255,6 +306,32 @@ impl ApiError {
                 "this server runs in read-only mode (API_MODE=read-only) and serves only {allow} here; \
                  send writes to a server in crud mode"
             ),
+            Self::PreconditionFailed {
+                kind,
+                current: Some(revision),
+            } => format!(
+                "the {kind} is at revision {revision}, which the request's If-Match or revision \
+                 does not name; read it again and reapply the change"
+            ),
+            Self::PreconditionFailed {
+                kind,
+                current: None,
+            } => format!("no such {kind} exists, so the precondition cannot hold"),
+            Self::BreaksFlux(violations) => {
+                const SHOWN: usize = 20;
+                let mut shown: Vec<String> = violations
+                    .iter()
+                    .take(SHOWN)
+                    .map(ToString::to_string)
+                    .collect();
+                if violations.len() > SHOWN {
+                    shown.push(format!("and {} more", violations.len() - SHOWN));
+                }
+                format!(
+                    "refused: Flux could not use the result: {}",
+                    shown.join("; ")
+                )
+            }
             Self::StillReferenced {
                 kind,
                 id,
@@ -314,6 +391,30 @@ impl ApiError {
                     .collect(),
                 _ => Vec::new(),
             },
+            current_revision: match self {
+                Self::PreconditionFailed { current, .. } => *current,
+                _ => None,
+            },
+            cycle: match self {
+                Self::DependencyCycle(cycle) => cycle.clone(),
+                _ => Vec::new(),
+            },
+            violations: match self {
+                Self::BreaksFlux(violations) => violations
+                    .iter()
+                    .map(|v| ProblemViolation {
+                        cluster: v.cluster().to_string(),
+                        rule: match v {
+                            Violation::MissingDependency { .. } => "missing_dependency",
+                            Violation::TooManyInputs { .. } => "too_many_inputs",
+                            Violation::ResponseTooLarge { .. } => "response_too_large",
+                        }
+                        .to_owned(),
+                        message: v.to_string(),
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            },
         }
     }
 }
@@ -361,6 +462,12 @@ impl ResponseError for ApiError {
             Self::StoreUnavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, "5"));
             }
+            Self::PreconditionFailed {
+                current: Some(revision),
+                ..
+            } => {
+                response.insert_header((header::ETAG, super::preconditions::etag(*revision)));
+            }
             _ => {}
         }
         response.body(serde_json::to_vec(&self.problem()).expect("problems serialise"))
@@ -383,6 +490,14 @@ impl From<StoreError> for ApiError {
                 referrers,
             },
             StoreError::UnknownReferences(errors) => Self::UnknownReference(errors),
+            StoreError::NotFound { kind, id } => {
+                Self::NotFound(format!("no {kind} with id {id:?}"))
+            }
+            StoreError::PreconditionFailed { kind, current } => {
+                Self::PreconditionFailed { kind, current }
+            }
+            StoreError::DependencyCycle(cycle) => Self::DependencyCycle(cycle),
+            StoreError::BreaksFlux(violations) => Self::BreaksFlux(violations),
             StoreError::Rejected(Rejection::Malformed(errors)) => Self::InvalidRequest(errors),
             StoreError::Rejected(Rejection::Invalid(errors)) => Self::ValidationFailed(errors),
             StoreError::Conflict(cause) => {

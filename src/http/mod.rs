@@ -1,7 +1,9 @@
 //! The HTTP API: routing, authentication, and one module per resource.
 
+mod audit;
 pub mod auth;
 mod body;
+mod changes;
 mod clusters;
 mod components;
 pub mod crud;
@@ -11,6 +13,7 @@ mod flux;
 mod health;
 mod namespaces;
 pub mod openapi;
+mod preconditions;
 mod rolebindings;
 
 pub use body::parse_document;
@@ -42,6 +45,8 @@ pub struct AppState {
     pub rules: Rules,
     pub max_body_bytes: usize,
     pub ready_timeout: Duration,
+    /// What each cluster's Flux inputs must stay within; checked on every write.
+    pub limits: crate::domain::impact::FluxLimits,
 }
 
 /// A handler answering 405 with the methods the path does serve.
@@ -52,26 +57,32 @@ fn not_allowed(
     move || ready(Err(ApiError::MethodNotAllowed { allow, read_only }))
 }
 
-/// Collection and item routes of one catalog resource. Write routes exist only in crud
-/// mode, so a read-only server has no path to a write handler at all.
+/// Collection, item, history and rollback routes of one catalog resource. Write routes
+/// exist only in crud mode, so a read-only server has no path to a write handler at all.
 macro_rules! resource_routes {
     ($config:expr, $mode:expr, $path:literal, $module:ident) => {{
         let read_only = $mode == Mode::ReadOnly;
         let mut collection = web::resource($path).route(web::get().to($module::list));
         let mut item = web::resource(concat!($path, "/{id}")).route(web::get().to($module::get));
-        let (collection_allows, item_allows) = if read_only {
-            ("GET", "GET")
+        let history =
+            get_only(concat!($path, "/{id}/history")).route(web::get().to($module::history));
+        let mut rollback = web::resource(concat!($path, "/{id}/rollback"));
+        let (collection_allows, item_allows, rollback_allows) = if read_only {
+            ("GET", "GET", "")
         } else {
             collection = collection.route(web::post().to($module::create));
             item = item
                 .route(web::put().to($module::replace))
                 .route(web::patch().to($module::patch))
                 .route(web::delete().to($module::delete));
-            ("GET, POST", "GET, PUT, PATCH, DELETE")
+            rollback = rollback.route(web::post().to($module::rollback));
+            ("GET, POST", "GET, PUT, PATCH, DELETE", "POST")
         };
         $config
             .service(collection.default_service(web::to(not_allowed(collection_allows, read_only))))
-            .service(item.default_service(web::to(not_allowed(item_allows, read_only))));
+            .service(item.default_service(web::to(not_allowed(item_allows, read_only))))
+            .service(history)
+            .service(rollback.default_service(web::to(not_allowed(rollback_allows, read_only))));
     }};
 }
 
@@ -107,6 +118,9 @@ pub fn configure(config: &mut web::ServiceConfig, mode: Mode) {
                         get_only("/api/v2/flux/clusters/{cluster_dns}/rolebindings")
                             .route(web::get().to(flux::rolebindings)),
                     );
+                if mode == Mode::Crud {
+                    config.service(get_only("/audit").route(web::get().to(audit::list)));
+                }
                 resource_routes!(config, mode, "/clusters", clusters);
                 resource_routes!(config, mode, "/platform_components", components);
                 resource_routes!(config, mode, "/namespaces", namespaces);

@@ -31,6 +31,11 @@ pub struct NamespaceBody {
     /// Kubernetes annotations: keys are qualified names, 256 KiB in all.
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
+    /// Set by the server: 1 on creation, +1 on every change; the `ETag` is this, quoted.
+    /// Sent in an update, the update applies only to this revision (like `If-Match`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(read_only, minimum = 1)]
+    pub revision: Option<i64>,
 }
 
 /// Fields to change (PUT: omitted fields keep their value; PATCH: RFC 7396 merge patch).
@@ -41,6 +46,8 @@ pub struct NamespaceUpdate {
     id: Option<String>,
     labels: Option<BTreeMap<String, String>>,
     annotations: Option<BTreeMap<String, String>>,
+    /// The revision the change is based on; refused with 412 if the stored one differs.
+    revision: Option<i64>,
 }
 
 impl ApiResource for Namespace {
@@ -48,11 +55,12 @@ impl ApiResource for Namespace {
     type Body = NamespaceBody;
     type Query = PagingQuery;
 
-    fn to_body(&self) -> NamespaceBody {
+    fn to_body(&self, revision: i64) -> NamespaceBody {
         NamespaceBody {
             id: self.id.to_string(),
             labels: self.labels.clone(),
             annotations: self.annotations.clone(),
+            revision: Some(revision),
         }
     }
 
@@ -77,9 +85,12 @@ super::crud::resource_handlers! {
     body: NamespaceBody,
     update: NamespaceUpdate,
     query: PagingQuery,
+    write_response: NamespaceWriteResponse,
     tag: "namespaces",
     collection: "/namespaces",
     item: "/namespaces/{id}",
+    history: "/namespaces/{id}/history",
+    rollback: "/namespaces/{id}/rollback",
     operation: ("Namespace", "Namespaces"),
     id: "Namespace id",
     summaries: {

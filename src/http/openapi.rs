@@ -5,7 +5,7 @@ use actix_web::http::header;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{clusters, components, error, flux, health, namespaces, rolebindings};
+use super::{audit, clusters, components, error, flux, health, namespaces, rolebindings};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -20,12 +20,18 @@ with 405. Every error is an RFC 9457 problem document (application/problem+json)
     paths(
         flux::platform_components, flux::namespaces, flux::rolebindings, flux::clusters,
         clusters::list, clusters::create, clusters::get, clusters::replace, clusters::patch, clusters::delete,
+        clusters::history, clusters::rollback,
         components::list, components::create, components::get, components::replace, components::patch, components::delete,
+        components::history, components::rollback,
         namespaces::list, namespaces::create, namespaces::get, namespaces::replace, namespaces::patch, namespaces::delete,
+        namespaces::history, namespaces::rollback,
         rolebindings::list, rolebindings::create, rolebindings::get, rolebindings::replace, rolebindings::patch, rolebindings::delete,
+        rolebindings::history, rolebindings::rollback,
+        audit::list,
         health::health, health::ready, yaml, json,
     ),
-    components(schemas(error::Problem, error::ErrorCode, error::ProblemField, error::ProblemReferrer)),
+    components(schemas(error::Problem, error::ErrorCode, error::ProblemField, error::ProblemReferrer,
+        error::ProblemViolation)),
     modifiers(&SecuritySchemes),
     security(("bearerAuth" = []), ("basicAuth" = [])),
     tags(
@@ -34,6 +40,7 @@ with 405. Every error is an RFC 9457 problem document (application/problem+json)
         (name = "platform components", description = "The component catalog"),
         (name = "namespaces", description = "Namespace definitions"),
         (name = "rolebindings", description = "Rolebinding definitions"),
+        (name = "audit", description = "Who changed what; crud mode, write credential"),
         (name = "service", description = "Probes and this document; no token needed"),
     )
 )]

@@ -28,6 +28,11 @@ pub struct RoleBindingBody {
     pub role: String,
     #[serde(default)]
     pub subjects: Vec<SubjectBody>,
+    /// Set by the server: 1 on creation, +1 on every change; the `ETag` is this, quoted.
+    /// Sent in an update, the update applies only to this revision (like `If-Match`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(read_only, minimum = 1)]
+    pub revision: Option<i64>,
 }
 
 /// An RBAC subject, as in `rbac.authorization.k8s.io/v1`.
@@ -63,6 +68,8 @@ pub struct RoleBindingUpdate {
     id: Option<String>,
     role: Option<String>,
     subjects: Option<Vec<SubjectBody>>,
+    /// The revision the change is based on; refused with 412 if the stored one differs.
+    revision: Option<i64>,
 }
 
 impl ApiResource for RoleBinding {
@@ -70,7 +77,7 @@ impl ApiResource for RoleBinding {
     type Body = RoleBindingBody;
     type Query = PagingQuery;
 
-    fn to_body(&self) -> RoleBindingBody {
+    fn to_body(&self, revision: i64) -> RoleBindingBody {
         RoleBindingBody {
             id: self.id.to_string(),
             role: self.role.clone(),
@@ -84,6 +91,7 @@ impl ApiResource for RoleBinding {
                     api_group: s.api_group.clone(),
                 })
                 .collect(),
+            revision: Some(revision),
         }
     }
 
@@ -130,9 +138,12 @@ super::crud::resource_handlers! {
     body: RoleBindingBody,
     update: RoleBindingUpdate,
     query: PagingQuery,
+    write_response: RoleBindingWriteResponse,
     tag: "rolebindings",
     collection: "/rolebindings",
     item: "/rolebindings/{id}",
+    history: "/rolebindings/{id}/history",
+    rollback: "/rolebindings/{id}/rollback",
     operation: ("RoleBinding", "RoleBindings"),
     id: "Rolebinding id",
     summaries: {

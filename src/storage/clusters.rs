@@ -8,8 +8,8 @@ use serde_json::Value;
 use tokio_postgres::Row;
 
 use super::{
-    Listed, Page, Referrer, Resource, StoreError, delete_by_id, find_all, find_one, list_page,
-    missing_ids, parse_stored,
+    Listed, Page, Referrer, Resource, StoreError, Versioned, delete_by_id, find_all, find_one,
+    list_page, missing_ids, parse_stored,
 };
 use crate::domain::{
     Cluster, ClusterDns, ClusterId, ClusterName, ComponentId, ComponentRef, FieldErrors,
@@ -25,13 +25,13 @@ pub struct ClusterFilter {
 
 const SELECT: &str = "
     select id, cluster_name, cluster_dns, environment, node_count, vm_image,
-           k0s_version
+           k0s_version, revision
       from clusters";
 
 /// A cluster row before its references are attached.
-fn from_row(row: &Row) -> Result<Cluster, StoreError> {
+fn from_row(row: &Row) -> Result<Versioned<Cluster>, StoreError> {
     let node_count: Option<i32> = row.get("node_count");
-    Ok(Cluster {
+    let value = Cluster {
         id: parse_stored("cluster id", ClusterId::parse(row.get::<_, String>("id")))?,
         cluster_name: parse_stored(
             "cluster name",
@@ -50,18 +50,22 @@ fn from_row(row: &Row) -> Result<Cluster, StoreError> {
         platform_components: Vec::new(),
         namespaces: Vec::new(),
         rolebindings: Vec::new(),
+    };
+    Ok(Versioned {
+        revision: row.get("revision"),
+        value,
     })
 }
 
 /// Loads the references of all `clusters` with three queries, whatever their number.
 async fn with_references(
     client: &impl GenericClient,
-    mut clusters: Vec<Cluster>,
-) -> Result<Vec<Cluster>, StoreError> {
+    mut clusters: Vec<Versioned<Cluster>>,
+) -> Result<Vec<Versioned<Cluster>>, StoreError> {
     if clusters.is_empty() {
         return Ok(clusters);
     }
-    let ids: Vec<&str> = clusters.iter().map(|c| c.id.as_str()).collect();
+    let ids: Vec<&str> = clusters.iter().map(|c| c.value.id.as_str()).collect();
 
     let statement = client
         .prepare_cached(
@@ -114,7 +118,7 @@ async fn with_references(
     )
     .await?;
 
-    for cluster in &mut clusters {
+    for Versioned { value: cluster, .. } in &mut clusters {
         let id = cluster.id.as_str();
         cluster.platform_components = components.remove(id).unwrap_or_default();
         cluster.namespaces = namespaces.remove(id).unwrap_or_default();
@@ -147,7 +151,24 @@ pub(super) async fn find_by_dns(
     let Some(cluster) = find_one(client, &sql, dns, false, from_row).await? else {
         return Ok(None);
     };
-    Ok(with_references(client, vec![cluster]).await?.pop())
+    Ok(with_references(client, vec![cluster])
+        .await?
+        .pop()
+        .map(|c| c.value))
+}
+
+/// The clusters with these ids (those that exist), with their references.
+pub(super) async fn find_many(
+    client: &impl GenericClient,
+    ids: &[&str],
+) -> Result<Vec<Cluster>, StoreError> {
+    let sql = format!("{SELECT} where id = any($1::text[]) order by id");
+    let found = find_all(client, &sql, &[&ids], from_row).await?;
+    Ok(with_references(client, found)
+        .await?
+        .into_iter()
+        .map(|c| c.value)
+        .collect())
 }
 
 /// Every cluster without its references, by id: for the fleet listing.
@@ -156,15 +177,17 @@ pub(super) async fn all_without_references(
     environment: Option<&str>,
 ) -> Result<Vec<Cluster>, StoreError> {
     let sql = format!("{SELECT} where ($1::text is null or environment = $1) order by id");
-    find_all(client, &sql, &[&environment], from_row).await
+    let found = find_all(client, &sql, &[&environment], from_row).await?;
+    Ok(found.into_iter().map(|c| c.value).collect())
 }
 
 /// The values of a `clusters` row, in column order: id, cluster_name, cluster_dns,
-/// environment, node_count, vm_image, k0s_version.
+/// environment, node_count, vm_image, k0s_version, revision.
 fn row_values<'a>(
     cluster: &'a Cluster,
     node_count: &'a Option<i32>,
-) -> [&'a (dyn tokio_postgres::types::ToSql + Sync); 7] {
+    revision: &'a i64,
+) -> [&'a (dyn tokio_postgres::types::ToSql + Sync); 8] {
     [
         &cluster.id,
         &cluster.cluster_name,
@@ -173,6 +196,7 @@ fn row_values<'a>(
         node_count,
         &cluster.vm_image,
         &cluster.k0s_version,
+        revision,
     ]
 }
 
@@ -254,6 +278,7 @@ async fn insert_references(
 
 impl Resource for Cluster {
     const KIND: &'static str = "cluster";
+    const AUDIT_KIND: &'static str = "cluster";
     type Filter = ClusterFilter;
 
     fn id(&self) -> &str {
@@ -264,7 +289,7 @@ impl Resource for Cluster {
         client: &impl GenericClient,
         id: &str,
         lock: bool,
-    ) -> Result<Option<Self>, StoreError> {
+    ) -> Result<Option<Versioned<Self>>, StoreError> {
         let sql = format!("{SELECT} where id = $1");
         let Some(cluster) = find_one(client, &sql, id, lock, from_row).await? else {
             return Ok(None);
@@ -276,12 +301,13 @@ impl Resource for Cluster {
         client: &impl GenericClient,
         filter: &ClusterFilter,
         page: Page,
-    ) -> Result<Listed<Self>, StoreError> {
+    ) -> Result<Listed<Versioned<Self>>, StoreError> {
         const WHERE: &str = "where ($1::text is null or cluster_dns = $1)
                                and ($2::text is null or environment = $2)";
         let listed = list_page(
             client,
             &format!("{SELECT} {WHERE}"),
+            "id",
             &format!("select count(*) from clusters {WHERE}"),
             &[&filter.cluster_dns, &filter.environment],
             page,
@@ -334,32 +360,33 @@ impl Resource for Cluster {
         }
     }
 
-    async fn insert(&self, client: &impl GenericClient) -> Result<(), StoreError> {
+    async fn insert(&self, client: &impl GenericClient, revision: i64) -> Result<(), StoreError> {
         let statement = client
             .prepare_cached(
                 "insert into clusters
-                   (id, cluster_name, cluster_dns, environment, node_count, vm_image, k0s_version)
-                 values ($1, $2, $3, $4, $5, $6, $7)",
+                   (id, cluster_name, cluster_dns, environment, node_count, vm_image, k0s_version,
+                    revision)
+                 values ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
             .await?;
         client
-            .execute(&statement, &row_values(self, &node_count(self)))
+            .execute(&statement, &row_values(self, &node_count(self), &revision))
             .await
             .map_err(|e| taken(self, e))?;
         insert_references(client, self).await
     }
 
-    async fn replace(&self, client: &impl GenericClient) -> Result<(), StoreError> {
+    async fn replace(&self, client: &impl GenericClient, revision: i64) -> Result<(), StoreError> {
         let statement = client
             .prepare_cached(
                 "update clusters
                     set cluster_name = $2, cluster_dns = $3, environment = $4, node_count = $5,
-                        vm_image = $6, k0s_version = $7, updated_at = now()
+                        vm_image = $6, k0s_version = $7, revision = $8, updated_at = now()
                   where id = $1",
             )
             .await?;
         client
-            .execute(&statement, &row_values(self, &node_count(self)))
+            .execute(&statement, &row_values(self, &node_count(self), &revision))
             .await
             .map_err(|e| taken(self, e))?;
         for table in [
@@ -385,5 +412,12 @@ impl Resource for Cluster {
 
     async fn delete(client: &impl GenericClient, id: &str) -> Result<(), StoreError> {
         delete_by_id(client, "clusters", id).await
+    }
+
+    async fn dependent_clusters(
+        _client: &impl GenericClient,
+        id: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(vec![id.to_owned()])
     }
 }

@@ -1,12 +1,15 @@
 //! PostgreSQL storage. Only domain types go in and come out; all SQL lives in this module,
 //! one file per table group, and every write is one transaction.
 
+pub mod audit;
 mod clusters;
 mod components;
 pub mod flux;
+mod impact;
 pub mod migrate;
 mod namespaces;
 mod rolebindings;
+pub mod write;
 
 use std::time::Duration;
 
@@ -15,6 +18,10 @@ use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 
 use crate::domain::{FieldErrors, validation::Rejection};
+
+pub use write::{
+    Catalog, CatalogReport, Document, Outcome, Preconditions, RevisionMatch, WriteContext, Written,
+};
 
 pub use clusters::ClusterFilter;
 pub use components::ComponentFilter;
@@ -59,6 +66,22 @@ pub enum StoreError {
         field: &'static str,
         value: String,
     },
+    /// No resource with this id.
+    #[error("no {kind} with id {id:?}")]
+    NotFound { kind: &'static str, id: String },
+    /// `If-Match`, `If-None-Match` or a `revision` in the body did not hold.
+    #[error("precondition failed: the {kind} is at revision {current:?}")]
+    PreconditionFailed {
+        kind: &'static str,
+        /// `None`: the resource does not exist.
+        current: Option<i64>,
+    },
+    /// `depends_on` would form a cycle; the ids along it, the first repeated at the end.
+    #[error("dependency cycle: {}", .0.join(" -> "))]
+    DependencyCycle(Vec<String>),
+    /// The write would leave clusters with inputs Flux cannot use.
+    #[error("{} cluster(s) would break", .0.len())]
+    BreaksFlux(Vec<crate::domain::impact::Violation>),
     /// A delete of something that clusters or other components still reference.
     #[error("{kind} {id:?} is still referenced by {}", describe_referrers(.referrers))]
     StillReferenced {
@@ -171,12 +194,21 @@ pub struct Listed<T> {
     pub total: i64,
 }
 
-/// A kind of catalog resource: how it is read, written and deleted in SQL. The transaction
-/// handling around these functions is written once, in [`Store`].
+/// A stored resource and its revision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Versioned<T> {
+    pub revision: i64,
+    pub value: T,
+}
+
+/// A kind of catalog resource: how it is read, written and deleted in SQL. The
+/// transaction handling around these functions is written once, in [`write`].
 #[allow(async_fn_in_trait)] // used with concrete types only; no Send bound is needed
-pub trait Resource: Sized {
+pub trait Resource: Sized + Clone + PartialEq {
     /// For messages: "cluster", "platform component" ...
     const KIND: &'static str;
+    /// In the audit log: "cluster", "platform_component" ...
+    const AUDIT_KIND: &'static str;
     type Filter;
 
     fn id(&self) -> &str;
@@ -186,27 +218,39 @@ pub trait Resource: Sized {
         client: &impl GenericClient,
         id: &str,
         lock: bool,
-    ) -> Result<Option<Self>, StoreError>;
+    ) -> Result<Option<Versioned<Self>>, StoreError>;
 
     async fn list(
         client: &impl GenericClient,
         filter: &Self::Filter,
         page: Page,
-    ) -> Result<Listed<Self>, StoreError>;
+    ) -> Result<Listed<Versioned<Self>>, StoreError>;
 
     /// Checks that everything referenced exists and keeps it from being deleted until the
     /// transaction ends.
     async fn lock_references(&self, client: &impl GenericClient) -> Result<(), StoreError>;
 
-    async fn insert(&self, client: &impl GenericClient) -> Result<(), StoreError>;
+    async fn insert(&self, client: &impl GenericClient, revision: i64) -> Result<(), StoreError>;
 
     /// Replaces the stored row with the same id (which exists and is locked).
-    async fn replace(&self, client: &impl GenericClient) -> Result<(), StoreError>;
+    async fn replace(&self, client: &impl GenericClient, revision: i64) -> Result<(), StoreError>;
 
     /// Who still references the (locked) row with this id.
     async fn referrers(client: &impl GenericClient, id: &str) -> Result<Vec<Referrer>, StoreError>;
 
     async fn delete(client: &impl GenericClient, id: &str) -> Result<(), StoreError>;
+
+    /// Ids of the clusters whose Flux inputs include the resource with this id.
+    async fn dependent_clusters(
+        client: &impl GenericClient,
+        id: &str,
+    ) -> Result<Vec<String>, StoreError>;
+
+    /// Rules over the whole catalog that a write of this kind could break (dependency
+    /// cycles, for components), checked after the write in its transaction.
+    async fn check_catalog(_client: &impl GenericClient) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// The connection pool and every operation on the catalog.
@@ -254,7 +298,7 @@ impl Store {
         Ok(())
     }
 
-    pub async fn get<R: Resource>(&self, id: &str) -> Result<Option<R>, StoreError> {
+    pub async fn get<R: Resource>(&self, id: &str) -> Result<Option<Versioned<R>>, StoreError> {
         let client = self.client().await?;
         R::find(&client, id, false).await
     }
@@ -264,7 +308,7 @@ impl Store {
         &self,
         filter: &R::Filter,
         page: Page,
-    ) -> Result<Listed<R>, StoreError> {
+    ) -> Result<Listed<Versioned<R>>, StoreError> {
         let mut client = self.client().await?;
         let tx = client
             .build_transaction()
@@ -275,56 +319,6 @@ impl Store {
         let listed = R::list(&tx, filter, page).await?;
         tx.commit().await?;
         Ok(listed)
-    }
-
-    pub async fn create<R: Resource>(&self, resource: &R) -> Result<(), StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        resource.lock_references(&tx).await?;
-        resource.insert(&tx).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Read-modify-write of one resource under a row lock, so concurrent updates apply one
-    /// after the other and none is lost. `change` computes the new content from the stored
-    /// one; `Ok(None)` when there is no such resource.
-    pub async fn update<R: Resource>(
-        &self,
-        id: &str,
-        change: impl FnOnce(R) -> Result<R, Rejection>,
-    ) -> Result<Option<R>, StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let Some(current) = R::find(&tx, id, true).await? else {
-            return Ok(None);
-        };
-        let updated = change(current).map_err(StoreError::Rejected)?;
-        debug_assert_eq!(updated.id(), id, "an update must not change the id");
-        updated.lock_references(&tx).await?;
-        updated.replace(&tx).await?;
-        tx.commit().await?;
-        Ok(Some(updated))
-    }
-
-    /// Deletes and returns the resource, unless something still references it.
-    pub async fn delete<R: Resource>(&self, id: &str) -> Result<Option<R>, StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let Some(current) = R::find(&tx, id, true).await? else {
-            return Ok(None);
-        };
-        let referrers = R::referrers(&tx, id).await?;
-        if !referrers.is_empty() {
-            return Err(StoreError::StillReferenced {
-                kind: R::KIND,
-                id: id.to_owned(),
-                referrers,
-            });
-        }
-        R::delete(&tx, id).await?;
-        tx.commit().await?;
-        Ok(Some(current))
     }
 
     /// Closes every connection; further operations fail as unavailable.
@@ -362,92 +356,6 @@ async fn missing_ids<'w>(
 
 fn parse_stored<T, E: std::fmt::Display>(what: &str, value: Result<T, E>) -> Result<T, StoreError> {
     value.map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
-}
-
-/// What loading a catalog document did to one resource.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Created,
-    Updated,
-    Unchanged,
-}
-
-/// A whole catalog to create or update in one transaction (see [`Store::apply_catalog`]).
-#[derive(Debug, Clone, Default)]
-pub struct Catalog {
-    pub platform_components: Vec<crate::domain::PlatformComponent>,
-    pub namespaces: Vec<crate::domain::Namespace>,
-    pub rolebindings: Vec<crate::domain::RoleBinding>,
-    pub clusters: Vec<crate::domain::Cluster>,
-}
-
-/// Per kind, what happened to each resource of an applied catalog, in document order.
-#[derive(Debug, Clone, Default)]
-pub struct CatalogReport {
-    pub platform_components: Vec<(String, Outcome)>,
-    pub namespaces: Vec<(String, Outcome)>,
-    pub rolebindings: Vec<(String, Outcome)>,
-    pub clusters: Vec<(String, Outcome)>,
-}
-
-impl Store {
-    /// Creates what does not exist and replaces what differs, all or nothing. Resources the
-    /// catalog does not mention are left alone, so applying the same catalog twice changes
-    /// nothing the second time. Components must come in dependency order.
-    pub async fn apply_catalog(&self, catalog: &Catalog) -> Result<CatalogReport, StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let report = CatalogReport {
-            namespaces: upsert_each(&tx, "namespaces", &catalog.namespaces).await?,
-            rolebindings: upsert_each(&tx, "rolebindings", &catalog.rolebindings).await?,
-            platform_components: upsert_each(
-                &tx,
-                "platform_components",
-                &catalog.platform_components,
-            )
-            .await?,
-            clusters: upsert_each(&tx, "clusters", &catalog.clusters).await?,
-        };
-        tx.commit().await?;
-        Ok(report)
-    }
-}
-
-async fn upsert_each<R: Resource + PartialEq>(
-    client: &impl GenericClient,
-    list: &str,
-    resources: &[R],
-) -> Result<Vec<(String, Outcome)>, StoreError> {
-    let mut outcomes = Vec::with_capacity(resources.len());
-    for (i, resource) in resources.iter().enumerate() {
-        let outcome = upsert(client, resource).await.map_err(|e| match e {
-            StoreError::UnknownReferences(errors) => {
-                StoreError::UnknownReferences(errors.prefixed(&format!("{list}[{i}]")))
-            }
-            other => other,
-        })?;
-        outcomes.push((resource.id().to_owned(), outcome));
-    }
-    Ok(outcomes)
-}
-
-async fn upsert<R: Resource + PartialEq>(
-    client: &impl GenericClient,
-    resource: &R,
-) -> Result<Outcome, StoreError> {
-    match R::find(client, resource.id(), true).await? {
-        Some(current) if current == *resource => Ok(Outcome::Unchanged),
-        Some(_) => {
-            resource.lock_references(client).await?;
-            resource.replace(client).await?;
-            Ok(Outcome::Updated)
-        }
-        None => {
-            resource.lock_references(client).await?;
-            resource.insert(client).await?;
-            Ok(Outcome::Created)
-        }
-    }
 }
 
 // --- Helpers shared by the table modules. Table and column names passed to them are
@@ -492,18 +400,23 @@ async fn find_all<T>(
         .collect()
 }
 
-/// One page (`select` ends with the filter; ordering and paging are appended) and the
+/// One page (`select` ends with the filter; `order by` and paging are appended) and the
 /// number of rows `count` finds with the same filter parameters.
 async fn list_page<T>(
     client: &impl GenericClient,
     select: &str,
+    order_by: &str,
     count: &str,
     filters: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     page: Page,
     parse: impl Fn(&tokio_postgres::Row) -> Result<T, StoreError>,
 ) -> Result<Listed<T>, StoreError> {
     let n = filters.len();
-    let sql = format!("{select} order by id limit ${} offset ${}", n + 1, n + 2);
+    let sql = format!(
+        "{select} order by {order_by} limit ${} offset ${}",
+        n + 1,
+        n + 2
+    );
     let mut params = filters.to_vec();
     params.push(&page.limit);
     params.push(&page.offset);

@@ -6,12 +6,12 @@ use serde_json::Value;
 use tokio_postgres::Row;
 
 use super::{
-    Listed, Page, Referrer, Resource, StoreError, delete_by_id, find_all, find_one, list_page,
-    parse_stored, referencing_clusters, unique_violation,
+    Listed, Page, Referrer, Resource, StoreError, Versioned, delete_by_id, find_all, find_one,
+    list_page, parse_stored, referencing_clusters, unique_violation,
 };
 use crate::domain::{NamespaceId, RoleBinding, RoleBindingId, Subject, SubjectKind};
 
-const SELECT: &str = "select id, role, subjects from rolebindings";
+const SELECT: &str = "select id, role, subjects, revision from rolebindings";
 
 /// A subject as stored: the same JSON shape the domain serialises to.
 #[derive(Deserialize)]
@@ -23,7 +23,7 @@ struct StoredSubject {
     api_group: Option<String>,
 }
 
-fn from_row(row: &Row) -> Result<RoleBinding, StoreError> {
+fn from_row(row: &Row) -> Result<Versioned<RoleBinding>, StoreError> {
     let stored: Vec<StoredSubject> = parse_stored(
         "subjects",
         serde_json::from_value(row.get::<_, Value>("subjects")),
@@ -42,13 +42,16 @@ fn from_row(row: &Row) -> Result<RoleBinding, StoreError> {
             })
         })
         .collect::<Result<_, StoreError>>()?;
-    Ok(RoleBinding {
-        id: parse_stored(
-            "rolebinding id",
-            RoleBindingId::parse(row.get::<_, String>("id")),
-        )?,
-        role: row.get("role"),
-        subjects,
+    Ok(Versioned {
+        revision: row.get("revision"),
+        value: RoleBinding {
+            id: parse_stored(
+                "rolebinding id",
+                RoleBindingId::parse(row.get::<_, String>("id")),
+            )?,
+            role: row.get("role"),
+            subjects,
+        },
     })
 }
 
@@ -61,11 +64,13 @@ pub(super) async fn find_many(
     ids: &[&str],
 ) -> Result<Vec<RoleBinding>, StoreError> {
     let sql = format!("{SELECT} where id = any($1::text[])");
-    find_all(client, &sql, &[&ids], from_row).await
+    let found = find_all(client, &sql, &[&ids], from_row).await?;
+    Ok(found.into_iter().map(|v| v.value).collect())
 }
 
 impl Resource for RoleBinding {
     const KIND: &'static str = "rolebinding";
+    const AUDIT_KIND: &'static str = "rolebinding";
     type Filter = ();
 
     fn id(&self) -> &str {
@@ -76,7 +81,7 @@ impl Resource for RoleBinding {
         client: &impl GenericClient,
         id: &str,
         lock: bool,
-    ) -> Result<Option<Self>, StoreError> {
+    ) -> Result<Option<Versioned<Self>>, StoreError> {
         find_one(
             client,
             &format!("{SELECT} where id = $1"),
@@ -91,10 +96,11 @@ impl Resource for RoleBinding {
         client: &impl GenericClient,
         _filter: &(),
         page: Page,
-    ) -> Result<Listed<Self>, StoreError> {
+    ) -> Result<Listed<Versioned<Self>>, StoreError> {
         list_page(
             client,
             SELECT,
+            "id",
             "select count(*) from rolebindings",
             &[],
             page,
@@ -107,12 +113,17 @@ impl Resource for RoleBinding {
         Ok(())
     }
 
-    async fn insert(&self, client: &impl GenericClient) -> Result<(), StoreError> {
+    async fn insert(&self, client: &impl GenericClient, revision: i64) -> Result<(), StoreError> {
         let statement = client
-            .prepare_cached("insert into rolebindings (id, role, subjects) values ($1, $2, $3)")
+            .prepare_cached(
+                "insert into rolebindings (id, role, subjects, revision) values ($1, $2, $3, $4)",
+            )
             .await?;
         client
-            .execute(&statement, &[&self.id, &self.role, &subjects_json(self)])
+            .execute(
+                &statement,
+                &[&self.id, &self.role, &subjects_json(self), &revision],
+            )
             .await
             .map_err(|e| {
                 unique_violation(e, Self::KIND, &[("rolebindings_pkey", "id")], |_| {
@@ -122,14 +133,18 @@ impl Resource for RoleBinding {
         Ok(())
     }
 
-    async fn replace(&self, client: &impl GenericClient) -> Result<(), StoreError> {
+    async fn replace(&self, client: &impl GenericClient, revision: i64) -> Result<(), StoreError> {
         let statement = client
             .prepare_cached(
-                "update rolebindings set role = $2, subjects = $3, updated_at = now() where id = $1",
+                "update rolebindings set role = $2, subjects = $3, revision = $4, updated_at = now()
+                  where id = $1",
             )
             .await?;
         client
-            .execute(&statement, &[&self.id, &self.role, &subjects_json(self)])
+            .execute(
+                &statement,
+                &[&self.id, &self.role, &subjects_json(self), &revision],
+            )
             .await?;
         Ok(())
     }
@@ -140,5 +155,14 @@ impl Resource for RoleBinding {
 
     async fn delete(client: &impl GenericClient, id: &str) -> Result<(), StoreError> {
         delete_by_id(client, "rolebindings", id).await
+    }
+
+    async fn dependent_clusters(
+        client: &impl GenericClient,
+        id: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let referrers =
+            referencing_clusters(client, "cluster_rolebindings", "rolebinding_id", id).await?;
+        Ok(referrers.into_iter().map(|r| r.id).collect())
     }
 }

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{cluster, component, spawn_app, spawn_app_with};
+use crate::helpers::{at_revision, cluster, component, spawn_app, spawn_app_with};
 
 fn full_cluster() -> Value {
     json!({
@@ -15,7 +15,7 @@ fn full_cluster() -> Value {
         "k0s_version": "v1.31.2+k0s.0",
         "platform_components": [
             {"id": "ingress-nginx", "enabled": true, "oci_tag": "4.12.0"},
-            {"id": "cert-manager", "enabled": false, "component_path": "forks/cert-manager"}
+            {"id": "cert-manager", "enabled": true, "component_path": "forks/cert-manager"}
         ],
         "namespaces": [{"id": "monitoring"}],
         "rolebindings": [{"id": "platform-admins"}],
@@ -57,9 +57,9 @@ async fn a_cluster_round_trips_exactly_including_patch_value_types() {
     let r = app.post("/clusters", &body).await;
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(r.header("location"), Some("/clusters/prod-eu-1"));
-    assert_eq!(r.body, body);
+    assert_eq!(r.body, at_revision(body.clone(), 1));
     let stored = app.get("/clusters/prod-eu-1").await.body;
-    assert_eq!(stored, body);
+    assert_eq!(stored, at_revision(body, 1));
     let patches = &stored["patches"]["ingress-nginx"];
     assert!(
         patches["controller.replicaCount"].is_u64(),
@@ -105,7 +105,7 @@ async fn references_are_stored_as_rows_with_their_overrides() {
             ),
             (
                 "cert-manager".into(),
-                false,
+                true,
                 None,
                 Some("forks/cert-manager".into()),
                 false
@@ -146,16 +146,27 @@ async fn put_keeps_omitted_fields_and_replaces_lists_whole() {
     let app = spawn_app().await;
     seed_catalog(&app).await;
     app.create("/clusters", full_cluster()).await;
+    let plain =
+        json!([{"id": "ingress-nginx", "enabled": true}, {"id": "cert-manager", "enabled": true}]);
     let r = app
-        .put("/clusters/prod-eu-1", &json!({"node_count": 20, "platform_components": [{"id": "ingress-nginx", "enabled": true}]}))
+        .put(
+            "/clusters/prod-eu-1",
+            &json!({"node_count": 20, "platform_components": plain}),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let mut expected = full_cluster();
+    let mut expected = at_revision(full_cluster(), 2);
     expected["node_count"] = json!(20);
-    expected["platform_components"] = json!([{"id": "ingress-nginx", "enabled": true}]);
+    expected["platform_components"] = plain;
     assert_eq!(r.body, expected);
     assert_eq!(app.get("/clusters/prod-eu-1").await.body, expected);
-    assert_eq!(app.count("cluster_platform_components").await, 1);
+    let overrides: i64 = app
+        .sql
+        .query_one("select count(*) from cluster_platform_components where oci_tag is not null or component_path is not null", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(overrides, 0, "the overrides went with the replaced list");
 }
 
 #[tokio::test]
@@ -173,7 +184,7 @@ async fn put_removing_a_component_that_still_has_patches_is_refused() {
     assert_eq!(r.error_fields(), ["patches.ingress-nginx"]);
     assert_eq!(
         app.get("/clusters/prod-eu-1").await.body,
-        full_cluster(),
+        at_revision(full_cluster(), 1),
         "unchanged"
     );
 }
@@ -227,7 +238,11 @@ async fn delete_removes_the_cluster_and_its_references_but_not_the_catalog() {
     app.create("/clusters", full_cluster()).await;
     let r = app.delete("/clusters/prod-eu-1").await;
     assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(r.body, full_cluster());
+    assert_eq!(
+        r.body,
+        at_revision(full_cluster(), 1),
+        "the deleted cluster at its last revision"
+    );
     for table in [
         "clusters",
         "cluster_platform_components",

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{cluster, component, spawn_app};
+use crate::helpers::{at_revision, cluster, component, spawn_app};
 
 #[tokio::test]
 async fn a_created_component_is_stored_and_returned_with_its_location() {
@@ -20,10 +20,11 @@ async fn a_created_component_is_stored_and_returned_with_its_location() {
         r.header("location"),
         Some("/platform_components/ingress-nginx")
     );
-    assert_eq!(r.body, body);
+    assert_eq!(r.header("etag"), Some("\"1\""));
+    assert_eq!(r.body, at_revision(body.clone(), 1));
     assert_eq!(
         app.get("/platform_components/ingress-nginx").await.body,
-        body
+        at_revision(body, 1)
     );
     let row = app
         .sql
@@ -80,7 +81,7 @@ async fn put_replaces_the_fields_sent_and_keeps_the_others() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let mut expected = component("b", &["a"]);
+    let mut expected = at_revision(component("b", &["a"]), 2);
     expected["oci_tag"] = json!("2.0.0");
     assert_eq!(r.body, expected);
     assert_eq!(app.get("/platform_components/b").await.body, expected);

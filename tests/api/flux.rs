@@ -214,11 +214,10 @@ async fn many_components(app: &TestApp) {
         .await;
     app.create("/platform_components", component("omega", &["outside"]))
         .await;
-    app.create(
-        "/clusters",
-        cluster("demo-01", &["beta", "omega", "mid", "alpha", "zeta"]),
-    )
-    .await;
+    // omega is disabled: enabled without its dependency, the cluster would be refused.
+    let mut c = cluster("demo-01", &["beta", "omega", "mid", "alpha", "zeta"]);
+    c["platform_components"][1]["enabled"] = json!(false);
+    app.create("/clusters", c).await;
 }
 
 #[tokio::test]
@@ -240,7 +239,7 @@ async fn the_same_data_always_gives_the_same_bytes() {
     // The order the cluster lists its references in does not matter either.
     let reordered: Vec<Value> = ["zeta", "alpha", "mid", "omega", "beta"]
         .iter()
-        .map(|c| json!({"id": c, "enabled": true}))
+        .map(|c| json!({"id": c, "enabled": *c != "omega"}))
         .collect();
     app.put(
         "/clusters/demo-01",
@@ -365,7 +364,7 @@ async fn a_realistic_large_cluster_stays_well_under_900_kib() {
         body["depends_on"] = json!(depends_on);
         body["oci_url"] = json!(format!("oci://registry.example.com/platform/charts/{id}"));
         app.create("/platform_components", body).await;
-        refs.push(json!({"id": id, "enabled": i % 10 != 0, "oci_tag": if i % 5 == 0 { Some("2.0.0") } else { None }}));
+        refs.push(json!({"id": id, "enabled": true, "oci_tag": if i % 5 == 0 { Some("2.0.0") } else { None }}));
         patches.insert(id, json!({"replicaCount": i, "image.tag": format!("v{i}.0.0"), "resources.limits.memory": "512Mi",
                                   "ingress.enabled": i % 2 == 0, "podAnnotations": {"example.com/owner": "platform-team"}}));
     }

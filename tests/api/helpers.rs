@@ -471,6 +471,12 @@ impl TestApp {
     }
 }
 
+/// `body` as the server shows it at `revision`.
+pub fn at_revision(mut body: Value, revision: i64) -> Value {
+    body["revision"] = json!(revision);
+    body
+}
+
 /// A valid component body.
 pub fn component(id: &str, depends_on: &[&str]) -> Value {
     json!({

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{at_revision, spawn_app};
 
 #[tokio::test]
 async fn namespaces_keep_their_labels_and_annotations() {
@@ -15,7 +15,10 @@ async fn namespaces_keep_their_labels_and_annotations() {
     let r = app.post("/namespaces", &body).await;
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(r.header("location"), Some("/namespaces/monitoring"));
-    assert_eq!(app.get("/namespaces/monitoring").await.body, body);
+    assert_eq!(
+        app.get("/namespaces/monitoring").await.body,
+        at_revision(body, 1)
+    );
 }
 
 #[tokio::test]
@@ -25,7 +28,7 @@ async fn labels_and_annotations_default_to_empty_maps() {
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(
         r.body,
-        json!({"id": "bare", "labels": {}, "annotations": {}})
+        json!({"id": "bare", "labels": {}, "annotations": {}, "revision": 1})
     );
 }
 
@@ -42,7 +45,7 @@ async fn put_replaces_a_map_whole_and_patch_merges_it() {
         .await;
     assert_eq!(
         r.body,
-        json!({"id": "n", "labels": {"c": "3"}, "annotations": {"x": "y"}}),
+        json!({"id": "n", "labels": {"c": "3"}, "annotations": {"x": "y"}, "revision": 2}),
         "{}",
         r.text
     );
@@ -51,7 +54,7 @@ async fn put_replaces_a_map_whole_and_patch_merges_it() {
         .await;
     assert_eq!(
         r.body,
-        json!({"id": "n", "labels": {"d": "4"}, "annotations": {"x": "y"}}),
+        json!({"id": "n", "labels": {"d": "4"}, "annotations": {"x": "y"}, "revision": 3}),
         "{}",
         r.text
     );

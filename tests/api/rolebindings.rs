@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{at_revision, spawn_app};
 
 #[tokio::test]
 async fn rolebindings_keep_their_subjects_as_given() {
@@ -18,8 +18,11 @@ async fn rolebindings_keep_their_subjects_as_given() {
     });
     let r = app.post("/rolebindings", &body).await;
     assert_eq!(r.status, 201, "{}", r.text);
-    assert_eq!(r.body, body);
-    assert_eq!(app.get("/rolebindings/platform-admins").await.body, body);
+    assert_eq!(r.body, at_revision(body.clone(), 1));
+    assert_eq!(
+        app.get("/rolebindings/platform-admins").await.body,
+        at_revision(body, 1)
+    );
 }
 
 #[tokio::test]
