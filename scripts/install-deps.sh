@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Makes sure this machine has what flux-catalog and its tests need beyond Rust: the PostgreSQL
 # server binaries (initdb, postgres), from which the service and the tests start their own
-# private server, and curl, with which a test runs the README's examples. Installs Debian's
-# packages when something is missing.
+# private server; curl, with which a test runs the README's examples; and Python with venv,
+# in which the API fuzzer (schemathesis) is installed. Installs Debian's packages when
+# something is missing.
 set -euo pipefail
 
 have_postgres() {
@@ -15,6 +16,7 @@ have_postgres() {
 missing=()
 have_postgres || missing+=(postgresql)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3 python3-venv)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "installing ${missing[*]}..." >&2

@@ -143,6 +143,13 @@ pub fn attach_patches(
             errors.add(map_entry_path(&field, key), "patch keys must not be empty");
             continue;
         }
+        if let Some(path) = values
+            .iter()
+            .find_map(|(key, value)| nul_in(&map_entry_path(&field, key), key, value))
+        {
+            errors.add(path, "must not contain NUL characters");
+            continue;
+        }
         match refs.iter_mut().find(|r| r.id.as_str() == component) {
             Some(reference) => reference.patches = Some(values),
             None => errors.add(
@@ -155,6 +162,25 @@ pub fn attach_patches(
         }
     }
     errors
+}
+
+/// The path of the first key or string under `value` that holds a NUL character, which
+/// PostgreSQL's JSON cannot store.
+fn nul_in(path: &str, key: &str, value: &Value) -> Option<String> {
+    if key.contains('\0') {
+        return Some(path.to_owned());
+    }
+    match value {
+        Value::String(s) if s.contains('\0') => Some(path.to_owned()),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| nul_in(&format!("{path}[{i}]"), "", item)),
+        Value::Object(map) => map
+            .iter()
+            .find_map(|(k, v)| nul_in(&map_entry_path(path, k), k, v)),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -189,6 +215,20 @@ mod tests {
             Value::Object(refs[1].patches.clone().unwrap()),
             json!({"replicas": 3, "tag": "3", "on": true, "list": [1, "x"]})
         );
+    }
+
+    #[test]
+    fn patches_may_not_hold_nul_characters_anywhere() {
+        let mut refs = vec![reference("a")];
+        let errors = attach_patches(
+            &mut refs,
+            patches(json!({"a": {"ok": "x", "deep": {"list": ["fine", "bad\u{0}"]}}})),
+        );
+        assert_eq!(
+            errors.iter().next().unwrap().field,
+            "patches.a.deep.list[1]"
+        );
+        assert_eq!(refs[0].patches, None);
     }
 
     #[test]

@@ -32,11 +32,17 @@ pub fn check_labels(labels: &BTreeMap<String, String>) -> FieldErrors {
 /// Annotation keys as the Kubernetes API server checks them, and their total size.
 pub fn check_annotations(annotations: &BTreeMap<String, String>) -> FieldErrors {
     let mut errors = FieldErrors::new();
-    for key in annotations.keys() {
+    for (key, value) in annotations {
         if let Err(reason) = kubernetes::qualified_name(key) {
             errors.add(
                 map_entry_path("annotations", key),
                 format!("invalid annotation key: {reason}"),
+            );
+        }
+        if value.contains('\0') {
+            errors.add(
+                map_entry_path("annotations", key),
+                "must not contain NUL characters",
             );
         }
     }

@@ -135,6 +135,15 @@ pub fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, FieldErrors> {
 
 /// Parses a query string into `T` (which should deny unknown fields), naming the parameter.
 pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    // PostgreSQL text cannot hold NUL, so no stored value can match one.
+    if let Some((name, _)) = form_urlencoded::parse(query.as_bytes())
+        .find(|(name, value)| name.contains('\0') || value.contains('\0'))
+    {
+        return Err(ApiError::InvalidRequest(FieldErrors::single(
+            name.replace('\0', "\\0"),
+            "must not contain NUL characters",
+        )));
+    }
     let deserializer =
         serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
     serde_path_to_error::deserialize(deserializer).map_err(|error| {

@@ -124,6 +124,7 @@ pub struct ReferenceBody {
 /// Fields to change (PUT: omitted fields keep their value and lists are replaced whole;
 /// PATCH: RFC 7396 merge patch, where `patches` merge per key and `null` removes).
 #[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)] // documents the partial body; requests are merged as JSON, then parsed as ClusterBody
 pub struct ClusterUpdate {
     /// Must equal the id in the path if sent.

@@ -58,6 +58,7 @@ pub struct PlatformComponentBody {
 /// Fields to change; omitted fields keep their value (PUT), or RFC 7396 merge-patch
 /// semantics (PATCH, where `null` resets a field to its default).
 #[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)] // documents the partial body; requests are merged as JSON, then parsed as PlatformComponentBody
 pub struct PlatformComponentUpdate {
     /// Must equal the id in the path if sent.

@@ -16,6 +16,7 @@ use super::body::{self, MediaTypes};
 use super::error::ApiError;
 use super::{AppState, RequestId, preconditions};
 use crate::domain::impact::ClusterChange;
+use crate::domain::names::dns1123_label;
 use crate::domain::validation::Rejection;
 use crate::domain::{Environments, FieldErrors};
 use crate::storage::audit::AuditRecord;
@@ -168,12 +169,21 @@ fn not_found<R: ApiResource>(id: &str) -> ApiError {
     ApiError::NotFound(format!("no {} with id {id:?}", R::KIND))
 }
 
+/// Ids that are not valid names cannot exist: 404 without asking the database, which also
+/// keeps bytes PostgreSQL refuses (NUL) away from it.
+fn possible_id<R: ApiResource>(id: &str) -> Result<&str, ApiError> {
+    dns1123_label(id)
+        .map(|()| id)
+        .map_err(|_| not_found::<R>(id))
+}
+
 /// `GET /{collection}/{id}`, with its `ETag`; 304 when `If-None-Match` already has it.
 pub async fn get<R: ApiResource>(
     state: &AppState,
     request: &HttpRequest,
     id: &str,
 ) -> Result<HttpResponse, ApiError> {
+    let id = possible_id::<R>(id)?;
     let Versioned { revision, value } = state
         .store
         .get::<R>(id)
@@ -207,6 +217,7 @@ pub const CHANGED_CLUSTERS_HEADER: &str = "x-flux-changed-clusters";
 
 fn write_context(state: &AppState, request: &HttpRequest) -> Result<WriteContext, ApiError> {
     let query: WriteQuery = body::parse_query(request.query_string())?;
+    wants_report(request)?;
     let extensions = request.extensions();
     Ok(WriteContext {
         actor: extensions
@@ -256,12 +267,22 @@ impl From<Outcome> for OutcomeName {
     }
 }
 
-fn wants_report(request: &HttpRequest) -> bool {
-    request
+/// Whether the request asks for a report (`X-Flux-Changes: true`); 400 for values other
+/// than `true` and `false`, so a typo is not silently read as "no".
+fn wants_report(request: &HttpRequest) -> Result<bool, ApiError> {
+    match request
         .headers()
         .get(CHANGES_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+        .map(|v| v.to_str().map(str::trim))
+    {
+        None => Ok(false),
+        Some(Ok(value)) if value.eq_ignore_ascii_case("true") => Ok(true),
+        Some(Ok(value)) if value.eq_ignore_ascii_case("false") => Ok(false),
+        Some(_) => Err(ApiError::InvalidRequest(FieldErrors::single(
+            "X-Flux-Changes",
+            "must be true or false",
+        ))),
+    }
 }
 
 /// The resource (with `ETag`, and `Location` when created), or a [`WriteReport`] for dry
@@ -291,7 +312,7 @@ fn write_response<R: ApiResource>(
             format!("{}/{}", R::COLLECTION, written.resource.value.id()),
         ));
     }
-    if context.dry_run || wants_report(request) {
+    if context.dry_run || wants_report(request).unwrap_or(false) {
         response.json(WriteReport {
             dry_run: context.dry_run,
             outcome: written.outcome.into(),
@@ -314,7 +335,7 @@ pub async fn create<R: ApiResource>(
     let bytes = body::read(request, payload, state.max_body_bytes, MediaTypes::Json).await?;
     let body: R::Body = body::parse_document(&bytes)?;
     let resource = R::from_body(body, &state.rules).map_err(ApiError::ValidationFailed)?;
-    let preconditions = preconditions::from_headers(request);
+    let preconditions = preconditions::from_headers(request)?;
     let written = state
         .store
         .create(resource, &preconditions, &context)
@@ -341,6 +362,7 @@ pub async fn update<R: ApiResource>(
     payload: Payload,
     kind: UpdateKind,
 ) -> Result<HttpResponse, ApiError> {
+    let id = possible_id::<R>(id)?;
     let context = write_context(state, request)?;
     let media_types = match kind {
         UpdateKind::Replace => MediaTypes::Json,
@@ -356,7 +378,7 @@ pub async fn update<R: ApiResource>(
             format!("cannot be changed: the path names {id:?}; create a new resource instead"),
         )));
     }
-    let mut preconditions = preconditions::from_headers(request);
+    let mut preconditions = preconditions::from_headers(request)?;
     preconditions.revision = match changes.get("revision") {
         None | Some(Value::Null) => None,
         Some(revision) => Some(revision.as_i64().ok_or_else(|| {
@@ -389,8 +411,9 @@ pub async fn delete<R: ApiResource>(
     request: &HttpRequest,
     id: &str,
 ) -> Result<HttpResponse, ApiError> {
+    let id = possible_id::<R>(id)?;
     let context = write_context(state, request)?;
-    let preconditions = preconditions::from_headers(request);
+    let preconditions = preconditions::from_headers(request)?;
     let written = state
         .store
         .delete::<R>(id, &preconditions, &context)
@@ -425,6 +448,7 @@ pub async fn history<R: ApiResource>(
     request: &HttpRequest,
     id: &str,
 ) -> Result<HttpResponse, ApiError> {
+    let id = possible_id::<R>(id)?;
     let query: PagingQuery = body::parse_query(request.query_string())?;
     let page = page(&query)?;
     let Listed { items, total } = state.store.history(R::AUDIT_KIND, id, page).await?;
@@ -466,6 +490,7 @@ pub async fn rollback<R: ApiResource>(
     id: &str,
     payload: Payload,
 ) -> Result<HttpResponse, ApiError> {
+    let id = possible_id::<R>(id)?;
     let context = write_context(state, request)?;
     let bytes = body::read(request, payload, state.max_body_bytes, MediaTypes::Json).await?;
     let RollbackRequest { revision } = body::parse_document(&bytes)?;
@@ -489,7 +514,7 @@ pub async fn rollback<R: ApiResource>(
     let reinterpret = ApiError::ValidationFailed;
     let body: R::Body = body::from_value(content).map_err(reinterpret)?;
     let resource = R::from_body(body, &state.rules).map_err(reinterpret)?;
-    let preconditions = preconditions::from_headers(request);
+    let preconditions = preconditions::from_headers(request)?;
     let written = state
         .store
         .restore(id, resource, &preconditions, &context)
@@ -497,10 +522,16 @@ pub async fn rollback<R: ApiResource>(
     Ok(write_response(request, &context, written))
 }
 
+/// PUT: each field sent replaces the stored one; `null` resets it to its default (and is
+/// refused for required fields), as in a merge patch.
 fn replace_fields(document: &mut Value, changes: Map<String, Value>) {
     let fields = document.as_object_mut().expect("resources are objects");
     for (key, value) in changes {
-        fields.insert(key, value);
+        if value.is_null() {
+            fields.remove(&key);
+        } else {
+            fields.insert(key, value);
+        }
     }
 }
 
@@ -782,15 +813,13 @@ mod tests {
 
     #[test]
     fn replace_keeps_fields_that_are_not_sent() {
-        let mut document = json!({"a": 1, "b": {"x": 1}});
-        replace_fields(
-            &mut document,
-            json!({"b": {"y": 2}}).as_object().unwrap().clone(),
-        );
+        let mut document = json!({"a": 1, "b": {"x": 1}, "c": 3});
+        let changes = json!({"b": {"y": 2}, "c": null});
+        replace_fields(&mut document, changes.as_object().unwrap().clone());
         assert_eq!(
             document,
             json!({"a": 1, "b": {"y": 2}}),
-            "PUT replaces a field whole"
+            "PUT replaces a field whole; null resets it"
         );
     }
 }

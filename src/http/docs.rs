@@ -88,14 +88,17 @@ pub enum PreconditionError {
 #[into_params(parameter_in = Header)]
 pub struct WriteHeaders {
     /// Write only if the stored revision is one of these ETags (`*`: if it exists).
-    #[param(rename = "If-Match")]
+    #[param(
+        rename = "If-Match",
+        pattern = r#"^\s*(\*|(W/)?"[^"]*"(\s*,\s*(W/)?"[^"]*")*)\s*$"#
+    )]
     if_match: Option<String>,
     /// `*`: create only if nothing with this id exists.
-    #[param(rename = "If-None-Match")]
+    #[param(rename = "If-None-Match", pattern = r"^\s*\*\s*$")]
     if_none_match: Option<String>,
     /// `true`: answer with a report of the write, including what changes for Flux.
     #[param(rename = "X-Flux-Changes")]
-    x_flux_changes: Option<String>,
+    x_flux_changes: Option<bool>,
 }
 
 /// Deletes.

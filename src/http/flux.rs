@@ -13,6 +13,7 @@ use super::AppState;
 use super::body;
 use super::docs::{AuthErrors, NotFoundError, QueryErrors};
 use super::error::ApiError;
+use crate::domain::ClusterDns;
 use crate::domain::merge::{self, FLUX_MAX_RESPONSE_BYTES, FluxInputs};
 use crate::storage::flux::Needs;
 
@@ -35,11 +36,14 @@ async fn load(
     cluster_dns: &str,
     needs: Needs,
 ) -> Result<(crate::domain::Cluster, crate::storage::flux::ClusterCatalog), ApiError> {
+    let not_found = || ApiError::NotFound(format!("no cluster with cluster_dns {cluster_dns:?}"));
+    // A name that is not a DNS name cannot be stored; no need to ask the database.
+    ClusterDns::parse(cluster_dns).map_err(|_| not_found())?;
     state
         .store
         .cluster_for_flux(cluster_dns, needs)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no cluster with cluster_dns {cluster_dns:?}")))
+        .ok_or_else(not_found)
 }
 
 /// The cluster's platform components, catalog defaults merged with the cluster's overrides.

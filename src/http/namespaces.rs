@@ -40,6 +40,7 @@ pub struct NamespaceBody {
 
 /// Fields to change (PUT: omitted fields keep their value; PATCH: RFC 7396 merge patch).
 #[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)] // documents the partial body; requests are merged as JSON, then parsed as NamespaceBody
 pub struct NamespaceUpdate {
     /// Must equal the id in the path if sent.

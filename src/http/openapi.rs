@@ -88,7 +88,7 @@ pub fn json_document() -> String {
 
 /// This document, as YAML.
 #[utoipa::path(get, operation_id = "getOpenApiYaml", path = "/openapi.yaml", tag = "service", security(()),
-    responses((status = 200, description = "The OpenAPI document", content_type = "application/yaml", body = String)))]
+    responses((status = 200, description = "The OpenAPI document", content_type = "application/yaml", body = Object)))]
 pub async fn yaml(documents: actix_web::web::Data<Documents>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "application/yaml"))

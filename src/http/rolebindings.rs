@@ -62,6 +62,7 @@ pub enum SubjectKindName {
 
 /// Fields to change (PUT: omitted fields keep their value; PATCH: RFC 7396 merge patch).
 #[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)] // documents the partial body; requests are merged as JSON, then parsed as RoleBindingBody
 pub struct RoleBindingUpdate {
     /// Must equal the id in the path if sent.

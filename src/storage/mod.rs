@@ -80,7 +80,7 @@ pub enum StoreError {
     #[error("dependency cycle: {}", .0.join(" -> "))]
     DependencyCycle(Vec<String>),
     /// The write would leave clusters with inputs Flux cannot use.
-    #[error("{} cluster(s) would break", .0.len())]
+    #[error("Flux could not use the result: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     BreaksFlux(Vec<crate::domain::impact::Violation>),
     /// A delete of something that clusters or other components still reference.
     #[error("{kind} {id:?} is still referenced by {}", describe_referrers(.referrers))]

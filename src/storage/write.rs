@@ -269,8 +269,20 @@ async fn apply<R: Resource + Document>(
     checks: Checks<'_>,
 ) -> Result<Written<R>, StoreError> {
     let current = R::find(tx, id, true).await?;
-    check_preconditions::<R>(preconditions, current.as_ref().map(|c| c.revision))?;
-    let intent = decide(current.as_ref())?;
+    let current_revision = current.as_ref().map(|c| c.revision);
+    // The request must be valid before its preconditions are evaluated (RFC 9110 13.2.1):
+    // a malformed change is a 400 or 422 whatever If-Match says. Both happen under the
+    // write lock, so the order changes no outcome, only which refusal is reported.
+    let intent = match decide(current.as_ref()) {
+        Err(StoreError::AlreadyExists { .. }) if preconditions.if_none_match_any => {
+            return Err(StoreError::PreconditionFailed {
+                kind: R::KIND,
+                current: current_revision,
+            });
+        }
+        decided => decided?,
+    };
+    check_preconditions::<R>(preconditions, current_revision)?;
     if let (Some(current), Intent::Put(new)) = (&current, &intent)
         && current.value == *new
     {
