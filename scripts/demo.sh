@@ -28,4 +28,4 @@ flux-catalog demo: crud mode, embedded PostgreSQL, demo catalog loaded.
   API description: $url/openapi.yaml      Probes: $url/health  $url/ready
 
 BANNER
-exec target/debug/flux-catalog serve
+exec "${CARGO_TARGET_DIR:-target}/debug/flux-catalog" serve

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 examples="${FUZZ_EXAMPLES:-50}"
 seed="${FUZZ_SEED:-20261123}"
-venv=target/schemathesis-venv
+venv="${CARGO_TARGET_DIR:-target}/schemathesis-venv"
 if [ ! -x "$venv/bin/schemathesis" ]; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==4.32.5"
@@ -27,7 +27,7 @@ write_token="fuzz-write-$RANDOM$RANDOM"
 env -u DATABASE_URL API_MODE=crud AUTH_TOKEN="$read_token" CRUD_AUTH_TOKEN="$write_token" \
   LISTEN_ADDR="127.0.0.1:$port" SEED_FILE=demo/catalog.json \
   FLUX_CATALOG_DATABASE__EMBEDDED_DATA_DIR="$work/postgres" RUST_LOG=warn \
-  target/debug/flux-catalog serve 2>"$work/server.log" &
+  "${CARGO_TARGET_DIR:-target}/debug/flux-catalog" serve 2>"$work/server.log" &
 server=$!
 cleanup() {
   kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
@@ -50,7 +50,7 @@ status=0
   --header "Authorization: Bearer $write_token" \
   --checks all --exclude-checks positive_data_acceptance,negative_data_rejection \
   --max-examples "$examples" --seed "$seed" --no-color \
-  --report-dir target/schemathesis-report || status=$?
+  --report-dir "${CARGO_TARGET_DIR:-target}/schemathesis-report" || status=$?
 
 if ! kill -0 "$server" 2>/dev/null; then
   echo "the server died during fuzzing:" >&2
