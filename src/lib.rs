@@ -2,13 +2,14 @@
 //! Flux Operator's `ResourceSetInputProvider` (`type: ExternalService`) and edited over REST.
 //!
 //! Layers, each depending only on those below it: [`domain`] (types, rules, the merge; no
-//! I/O), [`storage`] (PostgreSQL), [`http`] (actix-web), and [`startup`] wiring them
-//! together from [`settings`].
+//! I/O), [`storage`] (PostgreSQL), [`snapshot`] (the in-memory Flux responses that follow
+//! it), [`http`] (actix-web), and [`startup`] wiring them together from [`settings`].
 
 pub mod domain;
 pub mod embedded_pg;
 pub mod http;
 pub mod seed;
 pub mod settings;
+pub mod snapshot;
 pub mod startup;
 pub mod storage;

@@ -104,7 +104,11 @@ async fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
                 seed::summarize(&report)
             );
         }
-        let application = Application::build(&settings, database.store.clone())?;
+        let application = Application::build(
+            &settings,
+            database.store.clone(),
+            database.connect_config.clone(),
+        )?;
         log::info!(
             "flux-catalog {} serving in {} mode on {} (port {})",
             env!("CARGO_PKG_VERSION"),

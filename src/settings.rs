@@ -61,6 +61,7 @@ pub struct Settings {
     pub seed_file: Option<PathBuf>,
     pub database: DatabaseSettings,
     pub http: HttpSettings,
+    pub snapshot: SnapshotSettings,
     /// What every cluster's Flux inputs must stay within; writes that break it are refused.
     pub flux: crate::domain::impact::FluxLimits,
     /// Keys that were set but mean nothing here, for a warning.
@@ -89,8 +90,15 @@ pub struct HttpSettings {
     pub workers: usize,
     /// How long in-flight requests may take to finish after SIGTERM.
     pub shutdown_timeout: Duration,
-    /// How long `/ready` waits for the database.
-    pub ready_timeout: Duration,
+}
+
+/// How the in-memory snapshot the Flux endpoints answer from follows the database.
+#[derive(Debug, Clone)]
+pub struct SnapshotSettings {
+    /// How often the change counter is checked, besides change notifications.
+    pub poll_interval: Duration,
+    /// How long that check may take before the database counts as unreachable.
+    pub check_timeout: Duration,
 }
 
 /// The file and environment layers, before checking.
@@ -105,6 +113,13 @@ struct RawSettings {
     database: RawDatabase,
     http: RawHttp,
     flux: RawFlux,
+    snapshot: RawSnapshot,
+}
+
+#[derive(Deserialize)]
+struct RawSnapshot {
+    poll_interval_ms: u64,
+    check_timeout_ms: u64,
 }
 
 #[derive(Deserialize)]
@@ -128,7 +143,6 @@ struct RawHttp {
     max_body_bytes: usize,
     workers: usize,
     shutdown_timeout_secs: u64,
-    ready_timeout_ms: u64,
 }
 
 /// Environment variables with the API reference's names, and the keys they set.
@@ -145,7 +159,10 @@ const PREFIX: &str = "FLUX_CATALOG";
 /// Read by the command line, not a setting.
 pub const CONFIG_FILE_VARIABLE: &str = "FLUX_CATALOG_CONFIG";
 
-const KNOWN_KEYS: [&str; 21] = [
+const KNOWN_KEYS: [&str; 23] = [
+    "snapshot",
+    "snapshot.poll_interval_ms",
+    "snapshot.check_timeout_ms",
     "flux",
     "flux.max_inputs",
     "flux.max_response_bytes",
@@ -164,7 +181,6 @@ const KNOWN_KEYS: [&str; 21] = [
     "http.max_body_bytes",
     "http.workers",
     "http.shutdown_timeout_secs",
-    "http.ready_timeout_ms",
     "database",
     "http",
 ];
@@ -288,7 +304,10 @@ impl Settings {
                 max_body_bytes: raw.http.max_body_bytes,
                 workers: raw.http.workers,
                 shutdown_timeout: Duration::from_secs(raw.http.shutdown_timeout_secs),
-                ready_timeout: Duration::from_millis(raw.http.ready_timeout_ms),
+            },
+            snapshot: SnapshotSettings {
+                poll_interval: Duration::from_millis(raw.snapshot.poll_interval_ms.max(10)),
+                check_timeout: Duration::from_millis(raw.snapshot.check_timeout_ms.max(10)),
             },
             flux: crate::domain::impact::FluxLimits {
                 max_inputs: raw.flux.max_inputs,
@@ -326,7 +345,8 @@ fn layers(
         .set_default("http.max_body_bytes", 1024 * 1024)?
         .set_default("http.workers", 0)?
         .set_default("http.shutdown_timeout_secs", 30)?
-        .set_default("http.ready_timeout_ms", 1000)?
+        .set_default("snapshot.poll_interval_ms", 1000)?
+        .set_default("snapshot.check_timeout_ms", 1000)?
         .set_default("flux.max_inputs", 100)?
         .set_default("flux.max_response_bytes", 900 * 1024)?;
     if let Some(path) = config_file {
@@ -410,6 +430,7 @@ impl fmt::Debug for Settings {
             .field("seed_file", &self.seed_file)
             .field("database", &self.database)
             .field("http", &self.http)
+            .field("snapshot", &self.snapshot)
             .field("flux", &self.flux)
             .finish()
     }

@@ -2,6 +2,7 @@
 //! and the HTTP server.
 
 use std::net::TcpListener;
+use std::sync::Arc;
 
 use actix_web::dev::Server;
 use actix_web::middleware::{Logger, NormalizePath, from_fn};
@@ -14,6 +15,7 @@ use crate::http::crud::Rules;
 use crate::http::openapi::Documents;
 use crate::http::{self, AppState};
 use crate::settings::{Settings, redacted_url};
+use crate::snapshot::Snapshot;
 use crate::storage::{PoolOptions, Store, migrate};
 
 /// The database the server runs on: the configured one, or an embedded PostgreSQL it
@@ -104,22 +106,36 @@ impl Database {
     }
 }
 
-/// The HTTP server, bound and ready to run.
+/// The HTTP server, bound and ready to run, and the snapshot it serves Flux from.
 pub struct Application {
     port: u16,
     server: Server,
+    snapshot: Arc<Snapshot>,
 }
 
 /// Access log: one line per request, with its id; never a header that carries a token.
 const ACCESS_LOG_FORMAT: &str = r#"%{r}a "%r" %s %b %Dms "%{User-Agent}i" rid=%{x-request-id}o"#;
 
 impl Application {
-    /// Binds the listener (port 0 picks a free one) and builds the server around `store`.
-    pub fn build(settings: &Settings, store: Store) -> anyhow::Result<Self> {
+    /// Binds the listener (port 0 picks a free one), builds the server around `store`, and
+    /// starts the snapshot following the database (`notifications` is where it LISTENs).
+    /// The Flux endpoints and `/ready` answer 503 until the first load completes; see
+    /// [`Application::snapshot`].
+    pub fn build(
+        settings: &Settings,
+        store: Store,
+        notifications: tokio_postgres::Config,
+    ) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(settings.listen_addr)
             .with_context(|| format!("cannot listen on {}", settings.listen_addr))?;
         let port = listener.local_addr()?.port();
         let mode = settings.api_mode;
+        let snapshot = Snapshot::new(store.clone(), settings.snapshot.check_timeout);
+        tokio::spawn(
+            snapshot
+                .clone()
+                .follow(notifications, settings.snapshot.poll_interval),
+        );
         let state = web::Data::new(AppState {
             store,
             mode,
@@ -128,7 +144,7 @@ impl Application {
                 environments: settings.environments.clone(),
             },
             max_body_bytes: settings.http.max_body_bytes,
-            ready_timeout: settings.http.ready_timeout,
+            snapshot: snapshot.clone(),
             limits: settings.flux,
         });
         let documents = web::Data::new(Documents::generate());
@@ -150,11 +166,16 @@ impl Application {
         Ok(Self {
             port,
             server: server.run(),
+            snapshot,
         })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.clone()
     }
 
     /// Serves until SIGTERM or SIGINT, then lets in-flight requests finish (up to the

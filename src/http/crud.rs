@@ -285,6 +285,16 @@ fn wants_report(request: &HttpRequest) -> Result<bool, ApiError> {
     }
 }
 
+/// Makes a committed write visible on this replica before its response leaves: the
+/// writer's next Flux read sees it. Other replicas follow through the change log.
+async fn publish(state: &AppState, context: &WriteContext) {
+    if !context.dry_run
+        && let Err(error) = state.snapshot.sync().await
+    {
+        log::warn!("the write committed, but the snapshot could not follow it yet: {error}");
+    }
+}
+
 /// The resource (with `ETag`, and `Location` when created), or a [`WriteReport`] for dry
 /// runs and on request.
 fn write_response<R: ApiResource>(
@@ -340,6 +350,7 @@ pub async fn create<R: ApiResource>(
         .store
         .create(resource, &preconditions, &context)
         .await?;
+    publish(state, &context).await;
     Ok(write_response(request, &context, written))
 }
 
@@ -402,6 +413,7 @@ pub async fn update<R: ApiResource>(
             R::from_body(body, rules).map_err(Rejection::Invalid)
         })
         .await?;
+    publish(state, &context).await;
     Ok(write_response(request, &context, written))
 }
 
@@ -418,6 +430,7 @@ pub async fn delete<R: ApiResource>(
         .store
         .delete::<R>(id, &preconditions, &context)
         .await?;
+    publish(state, &context).await;
     Ok(write_response(request, &context, written))
 }
 
@@ -519,6 +532,7 @@ pub async fn rollback<R: ApiResource>(
         .store
         .restore(id, resource, &preconditions, &context)
         .await?;
+    publish(state, &context).await;
     Ok(write_response(request, &context, written))
 }
 

@@ -14,81 +14,159 @@ use super::body;
 use super::docs::{AuthErrors, NotFoundError, QueryErrors};
 use super::error::ApiError;
 use crate::domain::ClusterDns;
-use crate::domain::merge::{self, FLUX_MAX_RESPONSE_BYTES, FluxInputs};
-use crate::storage::flux::Needs;
+use crate::snapshot::{ClusterResponses, Encoded, Lookup};
 
-fn inputs_response<T: Serialize>(inputs: Vec<T>, what: &str) -> HttpResponse {
-    let body = serde_json::to_vec(&FluxInputs { inputs }).expect("inputs serialise");
-    if body.len() > FLUX_MAX_RESPONSE_BYTES {
-        // Flux reads at most 900 KiB and would fail on this; make it visible to operators.
-        log::warn!(
-            "{what}: response of {} bytes exceeds the {FLUX_MAX_RESPONSE_BYTES} bytes Flux reads",
-            body.len()
-        );
-    }
-    HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, "application/json"))
-        .body(body)
+/// Seconds since the snapshot was last confirmed in sync with the database.
+pub const AGE_HEADER: &str = "x-catalog-age";
+/// `true` while the database cannot be reached and the snapshot may be behind it.
+pub const STALE_HEADER: &str = "x-catalog-stale";
+
+/// Whether the client takes gzip (Go's HTTP client, hence Flux, asks for it by default).
+fn accepts_gzip(request: &HttpRequest) -> bool {
+    request
+        .headers()
+        .get_all(header::ACCEPT_ENCODING)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';');
+            let name = parts.next().unwrap_or_default().trim();
+            let refused = parts.any(|p| {
+                let p = p.trim().replace(' ', "");
+                p == "q=0" || p == "q=0.0" || p == "q=0.00" || p == "q=0.000"
+            });
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+        })
 }
 
-async fn load(
+/// Whether `If-None-Match` names this response in either encoding (weak comparison).
+fn not_modified(request: &HttpRequest, encoded: &Encoded) -> bool {
+    let Some(value) = request
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    value.split(',').any(|tag| {
+        let tag = tag.trim();
+        let tag = tag.strip_prefix("W/").unwrap_or(tag);
+        tag == "*" || tag == encoded.etag || tag == encoded.gzip_etag
+    })
+}
+
+/// Sends stored bytes: a lookup and a write, nothing computed per request.
+fn respond(request: &HttpRequest, state: &AppState, encoded: &Encoded) -> HttpResponse {
+    let gzip = accepts_gzip(request);
+    let (age, stale) = state.snapshot.freshness();
+    let mut response = if not_modified(request, encoded) {
+        HttpResponse::NotModified()
+    } else {
+        HttpResponse::Ok()
+    };
+    response
+        .insert_header((
+            header::ETAG,
+            if gzip {
+                encoded.gzip_etag.as_str()
+            } else {
+                encoded.etag.as_str()
+            },
+        ))
+        .insert_header((header::VARY, "Accept-Encoding"))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header((AGE_HEADER, age.to_string()));
+    if stale {
+        response.insert_header((STALE_HEADER, "true"));
+    }
+    if not_modified(request, encoded) {
+        return response.finish();
+    }
+    response.insert_header((header::CONTENT_TYPE, "application/json"));
+    if gzip {
+        response
+            .insert_header((header::CONTENT_ENCODING, "gzip"))
+            .body(encoded.gzip.clone())
+    } else {
+        response.body(encoded.identity.clone())
+    }
+}
+
+fn not_loaded() -> ApiError {
+    ApiError::NotReady("the catalog snapshot has not been loaded from the database yet".to_owned())
+}
+
+/// One of a cluster's responses, from the snapshot.
+fn cluster_response(
     state: &AppState,
+    request: &HttpRequest,
     cluster_dns: &str,
-    needs: Needs,
-) -> Result<(crate::domain::Cluster, crate::storage::flux::ClusterCatalog), ApiError> {
+    pick: impl FnOnce(&ClusterResponses) -> &Encoded,
+) -> Result<HttpResponse, ApiError> {
     let not_found = || ApiError::NotFound(format!("no cluster with cluster_dns {cluster_dns:?}"));
-    // A name that is not a DNS name cannot be stored; no need to ask the database.
+    // A name that is not a DNS name cannot be stored.
     ClusterDns::parse(cluster_dns).map_err(|_| not_found())?;
-    state
-        .store
-        .cluster_for_flux(cluster_dns, needs)
-        .await?
-        .ok_or_else(not_found)
+    match state.snapshot.cluster(cluster_dns) {
+        Lookup::Found(responses) => Ok(respond(request, state, pick(&responses))),
+        Lookup::NotFound => Err(not_found()),
+        Lookup::NotLoaded => Err(not_loaded()),
+    }
 }
 
 /// The cluster's platform components, catalog defaults merged with the cluster's overrides.
 ///
 /// Ordered so that dependencies come before their dependents, ties by id. Disabled
-/// components are included with `enabled: false`, so Flux removes them.
+/// components are included with `enabled: false`, so Flux removes them. Served from the
+/// in-memory snapshot, also while the database is unreachable.
 #[utoipa::path(get, operation_id = "getPlatformComponentInputs", path = "/api/v2/flux/clusters/{cluster_dns}/platform-components", tag = "flux",
-    params(("cluster_dns" = String, Path, description = "The cluster's DNS name", example = "demo-cluster-01.k8s.example.com")),
-    responses((status = 200, description = "ExternalService inputs", body = PlatformComponentInputs),
+    params(("cluster_dns" = String, Path, description = "The cluster's DNS name", example = "demo-cluster-01.k8s.example.com"),
+           FluxHeaders),
+    responses((status = 200, description = "ExternalService inputs", body = PlatformComponentInputs, headers(
+            ("ETag" = String, description = "Hash of the body (with -gzip when gzip-encoded)"),
+            ("X-Catalog-Age" = i64, description = "Seconds since the snapshot was last confirmed in sync with the database"),
+            ("X-Catalog-Stale" = String, description = "true while the database cannot be reached"))),
+        (status = 304, description = "Not modified: If-None-Match names the current body"),
         NotFoundError, AuthErrors))]
 pub async fn platform_components(
     state: web::Data<AppState>,
+    request: HttpRequest,
     cluster_dns: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (cluster, catalog) = load(&state, &cluster_dns, Needs::PlatformComponents).await?;
-    let inputs = merge::platform_component_inputs(&cluster, |id| catalog.components.get(id))?;
-    Ok(inputs_response(inputs, &cluster_dns))
+    cluster_response(&state, &request, &cluster_dns, |r| &r.platform_components)
 }
 
 /// The cluster's namespaces with their labels and annotations, by id.
 #[utoipa::path(get, operation_id = "getNamespaceInputs", path = "/api/v2/flux/clusters/{cluster_dns}/namespaces", tag = "flux",
-    params(("cluster_dns" = String, Path, description = "The cluster's DNS name")),
-    responses((status = 200, description = "ExternalService inputs", body = NamespaceInputs),
+    params(("cluster_dns" = String, Path, description = "The cluster's DNS name"), FluxHeaders),
+    responses((status = 200, description = "ExternalService inputs", body = NamespaceInputs, headers(
+            ("ETag" = String, description = "Hash of the body (with -gzip when gzip-encoded)"),
+            ("X-Catalog-Age" = i64, description = "Seconds since the snapshot was last confirmed in sync with the database"),
+            ("X-Catalog-Stale" = String, description = "true while the database cannot be reached"))),
+        (status = 304, description = "Not modified: If-None-Match names the current body"),
         NotFoundError, AuthErrors))]
 pub async fn namespaces(
     state: web::Data<AppState>,
+    request: HttpRequest,
     cluster_dns: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (cluster, catalog) = load(&state, &cluster_dns, Needs::Namespaces).await?;
-    let inputs = merge::namespace_inputs(&cluster, |id| catalog.namespaces.get(id))?;
-    Ok(inputs_response(inputs, &cluster_dns))
+    cluster_response(&state, &request, &cluster_dns, |r| &r.namespaces)
 }
 
 /// The cluster's rolebindings with their role and subjects, by id.
 #[utoipa::path(get, operation_id = "getRoleBindingInputs", path = "/api/v2/flux/clusters/{cluster_dns}/rolebindings", tag = "flux",
-    params(("cluster_dns" = String, Path, description = "The cluster's DNS name")),
-    responses((status = 200, description = "ExternalService inputs", body = RoleBindingInputs),
+    params(("cluster_dns" = String, Path, description = "The cluster's DNS name"), FluxHeaders),
+    responses((status = 200, description = "ExternalService inputs", body = RoleBindingInputs, headers(
+            ("ETag" = String, description = "Hash of the body (with -gzip when gzip-encoded)"),
+            ("X-Catalog-Age" = i64, description = "Seconds since the snapshot was last confirmed in sync with the database"),
+            ("X-Catalog-Stale" = String, description = "true while the database cannot be reached"))),
+        (status = 304, description = "Not modified: If-None-Match names the current body"),
         NotFoundError, AuthErrors))]
 pub async fn rolebindings(
     state: web::Data<AppState>,
+    request: HttpRequest,
     cluster_dns: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (cluster, catalog) = load(&state, &cluster_dns, Needs::RoleBindings).await?;
-    let inputs = merge::rolebinding_inputs(&cluster, |id| catalog.rolebindings.get(id))?;
-    Ok(inputs_response(inputs, &cluster_dns))
+    cluster_response(&state, &request, &cluster_dns, |r| &r.rolebindings)
 }
 
 /// Narrows the fleet listing.
@@ -102,24 +180,37 @@ pub struct ClusterInputsQuery {
     environment: Option<String>,
 }
 
+/// The conditional and content-coding headers the Flux endpoints honour.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)] // documents request headers
+pub struct FluxHeaders {
+    /// An ETag from an earlier response; 304 when it is still current.
+    #[param(rename = "If-None-Match")]
+    if_none_match: Option<String>,
+    /// `gzip` to receive the body gzip-encoded.
+    #[param(rename = "Accept-Encoding")]
+    accept_encoding: Option<String>,
+}
+
 /// Every cluster, by id: for management-cluster provisioners.
 #[utoipa::path(get, operation_id = "getClusterInputs", path = "/api/v2/flux/clusters", tag = "flux",
-    params(ClusterInputsQuery),
-    responses((status = 200, description = "ExternalService inputs", body = ClusterInputs),
+    params(ClusterInputsQuery, FluxHeaders),
+    responses((status = 200, description = "ExternalService inputs", body = ClusterInputs, headers(
+            ("ETag" = String, description = "Hash of the body (with -gzip when gzip-encoded)"),
+            ("X-Catalog-Age" = i64, description = "Seconds since the snapshot was last confirmed in sync with the database"),
+            ("X-Catalog-Stale" = String, description = "true while the database cannot be reached"))),
+        (status = 304, description = "Not modified: If-None-Match names the current body"),
         QueryErrors, AuthErrors))]
 pub async fn clusters(
     state: web::Data<AppState>,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let query: ClusterInputsQuery = body::parse_query(request.query_string())?;
-    let clusters = state
-        .store
-        .all_clusters(query.environment.as_deref())
-        .await?;
-    Ok(inputs_response(
-        merge::cluster_inputs(&clusters),
-        "cluster list",
-    ))
+    match state.snapshot.fleet(query.environment.as_deref()) {
+        Lookup::Found(encoded) => Ok(respond(&request, &state, &encoded)),
+        Lookup::NotFound | Lookup::NotLoaded => Err(not_loaded()),
+    }
 }
 
 // The response shapes, for the OpenAPI document. They mirror `domain::merge`'s types, which

@@ -23,7 +23,6 @@ pub use namespaces::NamespaceBody;
 pub use rolebindings::RoleBindingBody;
 
 use std::future::{Ready, ready};
-use std::time::Duration;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -44,7 +43,8 @@ pub struct AppState {
     pub credentials: Credentials,
     pub rules: Rules,
     pub max_body_bytes: usize,
-    pub ready_timeout: Duration,
+    /// What the Flux endpoints answer from.
+    pub snapshot: std::sync::Arc<crate::snapshot::Snapshot>,
     /// What each cluster's Flux inputs must stay within; checked on every write.
     pub limits: crate::domain::impact::FluxLimits,
 }

@@ -142,21 +142,6 @@ async fn reference_lists<T, E: std::fmt::Display>(
     Ok(lists)
 }
 
-/// The cluster Flux addresses by DNS name, with its references.
-pub(super) async fn find_by_dns(
-    client: &impl GenericClient,
-    dns: &str,
-) -> Result<Option<Cluster>, StoreError> {
-    let sql = format!("{SELECT} where cluster_dns = $1");
-    let Some(cluster) = find_one(client, &sql, dns, false, from_row).await? else {
-        return Ok(None);
-    };
-    Ok(with_references(client, vec![cluster])
-        .await?
-        .pop()
-        .map(|c| c.value))
-}
-
 /// The clusters with these ids (those that exist), with their references.
 pub(super) async fn find_many(
     client: &impl GenericClient,
@@ -169,16 +154,6 @@ pub(super) async fn find_many(
         .into_iter()
         .map(|c| c.value)
         .collect())
-}
-
-/// Every cluster without its references, by id: for the fleet listing.
-pub(super) async fn all_without_references(
-    client: &impl GenericClient,
-    environment: Option<&str>,
-) -> Result<Vec<Cluster>, StoreError> {
-    let sql = format!("{SELECT} where ($1::text is null or environment = $1) order by id");
-    let found = find_all(client, &sql, &[&environment], from_row).await?;
-    Ok(found.into_iter().map(|c| c.value).collect())
 }
 
 /// The values of a `clusters` row, in column order: id, cluster_name, cluster_dns,

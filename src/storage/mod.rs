@@ -2,9 +2,9 @@
 //! one file per table group, and every write is one transaction.
 
 pub mod audit;
+pub mod changes;
 mod clusters;
 mod components;
-pub mod flux;
 mod impact;
 pub mod migrate;
 mod namespaces;
@@ -324,10 +324,6 @@ impl Store {
     /// Closes every connection; further operations fail as unavailable.
     pub fn close(&self) {
         self.pool.close();
-    }
-
-    pub(crate) fn pool(&self) -> &Pool {
-        &self.pool
     }
 }
 

@@ -96,11 +96,18 @@ enum Action {
 }
 
 /// When the Flux rules are checked.
-enum Checks<'a> {
-    /// Right after this write.
-    Now { report_changes: bool },
-    /// At the end of a multi-resource transaction; collect the affected clusters.
-    Deferred(&'a mut BTreeSet<String>),
+enum Checks {
+    /// Right after this write, reporting the changes.
+    Now,
+    /// At the end of a multi-resource transaction.
+    Deferred,
+}
+
+/// The clusters a transaction's writes reach, collected for the change log (and for the
+/// deferred checks), and when their Flux rules are checked.
+struct Reach<'a> {
+    clusters: &'a mut BTreeSet<String>,
+    checks: Checks,
 }
 
 impl Store {
@@ -202,10 +209,23 @@ impl Store {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         take_write_lock(&tx).await?;
-        let checks = Checks::Now {
-            report_changes: true,
-        };
-        let written = apply(&tx, id, preconditions, context, action, decide, checks).await?;
+        let mut affected = BTreeSet::new();
+        let written = apply(
+            &tx,
+            id,
+            preconditions,
+            context,
+            action,
+            decide,
+            Reach {
+                clusters: &mut affected,
+                checks: Checks::Now,
+            },
+        )
+        .await?;
+        if written.outcome != Outcome::Unchanged {
+            record_change(&tx, context, &affected).await?;
+        }
         finish(tx, context).await?;
         Ok(written)
     }
@@ -221,6 +241,32 @@ fn not_found<R: Resource>(id: &str) -> StoreError {
 async fn take_write_lock(tx: &Transaction<'_>) -> Result<(), StoreError> {
     tx.execute("select pg_advisory_xact_lock($1)", &[&WRITE_LOCK_KEY])
         .await?;
+    Ok(())
+}
+
+/// The channel writes notify replicas on; the payload is the new change-log version.
+pub const CHANGES_CHANNEL: &str = "flux_catalog_changes";
+
+/// Appends the change to the log replicas follow and notifies them (delivered on commit).
+/// Dry runs record nothing.
+async fn record_change(
+    tx: &Transaction<'_>,
+    context: &WriteContext,
+    clusters: &BTreeSet<String>,
+) -> Result<(), StoreError> {
+    if context.dry_run {
+        return Ok(());
+    }
+    let ids: Vec<&str> = clusters.iter().map(String::as_str).collect();
+    let statement = tx
+        .prepare_cached("insert into change_log (cluster_ids) values ($1) returning version")
+        .await?;
+    let version: i64 = tx.query_one(&statement, &[&ids]).await?.get(0);
+    tx.execute(
+        "select pg_notify($1, $2)",
+        &[&CHANGES_CHANNEL, &version.to_string()],
+    )
+    .await?;
     Ok(())
 }
 
@@ -266,7 +312,7 @@ async fn apply<R: Resource + Document>(
     context: &WriteContext,
     action: Action,
     decide: impl FnOnce(Option<&Versioned<R>>) -> Result<Intent<R>, StoreError>,
-    checks: Checks<'_>,
+    reach: Reach<'_>,
 ) -> Result<Written<R>, StoreError> {
     let current = R::find(tx, id, true).await?;
     let current_revision = current.as_ref().map(|c| c.revision);
@@ -295,12 +341,7 @@ async fn apply<R: Resource + Document>(
     }
 
     let affected: BTreeSet<String> = R::dependent_clusters(tx, id).await?.into_iter().collect();
-    let report_changes = matches!(
-        checks,
-        Checks::Now {
-            report_changes: true
-        }
-    );
+    let report_changes = matches!(reach.checks, Checks::Now);
     let before = if report_changes {
         cluster_inputs(tx, &affected).await?
     } else {
@@ -354,21 +395,15 @@ async fn apply<R: Resource + Document>(
         }
     };
 
-    let changes = match checks {
-        Checks::Now { report_changes } => {
+    let changes = match reach.checks {
+        Checks::Now => {
             let after = cluster_inputs(tx, &affected).await?;
             refuse_violations(after.values(), context.limits)?;
-            if report_changes {
-                changes_between(&affected, &before, &after)
-            } else {
-                Vec::new()
-            }
+            changes_between(&affected, &before, &after)
         }
-        Checks::Deferred(all_affected) => {
-            all_affected.extend(affected);
-            Vec::new()
-        }
+        Checks::Deferred => Vec::new(),
     };
+    reach.clusters.extend(affected);
 
     if !context.dry_run {
         let (before, after) = match outcome {
@@ -490,6 +525,18 @@ impl Store {
         };
         let after = cluster_inputs(&tx, &affected).await?;
         refuse_violations(after.values(), context.limits)?;
+        let changed = [
+            &report.namespaces,
+            &report.rolebindings,
+            &report.platform_components,
+            &report.clusters,
+        ]
+        .iter()
+        .flat_map(|outcomes| outcomes.iter())
+        .any(|(_, outcome)| *outcome != Outcome::Unchanged);
+        if changed {
+            record_change(&tx, context, &affected).await?;
+        }
         finish(tx, context).await?;
         Ok(report)
     }
@@ -512,7 +559,10 @@ async fn put_each<R: Resource + Document>(
             context,
             Action::Put,
             |_| Ok(Intent::Put(resource.clone())),
-            Checks::Deferred(affected),
+            Reach {
+                clusters: affected,
+                checks: Checks::Deferred,
+            },
         )
         .await
         .map_err(|e| match e {

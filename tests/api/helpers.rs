@@ -250,6 +250,7 @@ async fn spawn_on(
     let mut env = test_env(&db);
     customize(&mut env);
     let settings = Settings::load(None, &env).expect("test settings are valid");
+    let env = env;
     let store = Store::new(
         settings
             .database
@@ -261,8 +262,23 @@ async fn spawn_on(
         },
     )
     .unwrap();
-    let application = Application::build(&settings, store).expect("build the application");
+    let notifications = settings
+        .database
+        .connect_config()
+        .expect("tests always set DATABASE_URL");
+    let application =
+        Application::build(&settings, store, notifications).expect("build the application");
     let address = format!("http://127.0.0.1:{}", application.port());
+    // Tests that point the server at a broken database want to see it not ready.
+    if env.get("DATABASE_URL") == Some(&db.connection_string) {
+        assert!(
+            application
+                .snapshot()
+                .wait_loaded(std::time::Duration::from_secs(30))
+                .await,
+            "the snapshot did not load"
+        );
+    }
     tokio::spawn(application.run_until_stopped());
     TestApp {
         address,

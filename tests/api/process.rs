@@ -187,7 +187,33 @@ impl Server {
         let port = port_rx
             .recv_timeout(Duration::from_secs(60))
             .unwrap_or_else(|_| panic!("the server did not start:\n{}", log.lock().unwrap()));
-        Server { child, port, log }
+        let server = Server { child, port, log };
+        server.wait_ready();
+        server
+    }
+
+    /// Waits for `/ready`, as a Kubernetes readiness probe would: the snapshot is loaded.
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let ready =
+                std::net::TcpStream::connect(("127.0.0.1", self.port)).and_then(|mut stream| {
+                    use std::io::{Read, Write};
+                    stream.write_all(b"GET /ready HTTP/1.0\r\n\r\n")?;
+                    let mut answer = String::new();
+                    stream.read_to_string(&mut answer)?;
+                    Ok(answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200"))
+                });
+            if matches!(ready, Ok(true)) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the server never became ready:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     fn url(&self, path: &str) -> String {

@@ -1,0 +1,530 @@
+//! The in-memory snapshot the Flux endpoints answer from.
+//!
+//! A fleet's clusters poll every few minutes, forever, so the work is done when data
+//! changes, not when it is read: each cluster's three responses are kept serialised, with
+//! their gzip encoding and ETag computed once. A request costs a map lookup and a write of
+//! shared bytes, and keeps being answered while the database is away.
+//!
+//! The snapshot follows the database through the change log (see `storage::changes`):
+//! writes append to it and NOTIFY in their own transaction; every replica LISTENs, and also
+//! polls the change counter (hot standbys get no notifications, and notifications sent while
+//! a connection is down are lost). Catching up rebuilds only the clusters the new entries
+//! name, read together with the log in one repeatable-read transaction.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+use tokio_postgres::{AsyncMessage, NoTls};
+
+use crate::domain::impact::ClusterInputs;
+use crate::domain::merge::ClusterInput;
+use crate::storage::changes::{CHANGES_CHANNEL, FleetUpdate};
+use crate::storage::{Store, StoreError};
+
+/// One response body, ready to send in either encoding.
+#[derive(Debug)]
+pub struct Encoded {
+    pub identity: Bytes,
+    pub gzip: Bytes,
+    /// Strong validator of `identity`, quoted; the gzip encoding's is this with `-gzip`.
+    pub etag: String,
+    pub gzip_etag: String,
+}
+
+impl Encoded {
+    pub fn new(identity: Vec<u8>) -> Self {
+        let digest = Sha256::digest(&identity);
+        let tag: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+        let mut encoder = flate2::write::GzEncoder::new(
+            Vec::with_capacity(identity.len() / 4),
+            // Level 6: compressed once per change, sent many times.
+            flate2::Compression::default(),
+        );
+        encoder
+            .write_all(&identity)
+            .expect("writing to a Vec cannot fail");
+        let gzip = encoder.finish().expect("writing to a Vec cannot fail");
+        Self {
+            identity: Bytes::from(identity),
+            gzip: Bytes::from(gzip),
+            etag: format!("\"{tag}\""),
+            gzip_etag: format!("\"{tag}-gzip\""),
+        }
+    }
+
+    /// The ExternalService document `{"inputs": [...]}` of these inputs.
+    fn of<T: serde::Serialize>(inputs: &[T]) -> Self {
+        #[derive(serde::Serialize)]
+        struct Document<'a, T> {
+            inputs: &'a [T],
+        }
+        Self::new(serde_json::to_vec(&Document { inputs }).expect("inputs serialise"))
+    }
+}
+
+/// A cluster's three Flux responses.
+#[derive(Debug)]
+pub struct ClusterResponses {
+    pub platform_components: Encoded,
+    pub namespaces: Encoded,
+    pub rolebindings: Encoded,
+}
+
+/// A cluster as the snapshot keeps it.
+struct Built {
+    id: String,
+    summary: ClusterInput,
+    responses: Arc<ClusterResponses>,
+}
+
+fn build(inputs: ClusterInputs) -> Built {
+    Built {
+        id: inputs.summary.id.to_string(),
+        responses: Arc::new(ClusterResponses {
+            platform_components: Encoded::of(&inputs.platform_components),
+            namespaces: Encoded::of(&inputs.namespaces),
+            rolebindings: Encoded::of(&inputs.rolebindings),
+        }),
+        summary: inputs.summary,
+    }
+}
+
+/// Builds many clusters on every core: a fleet's first load is a few hundred megabytes of
+/// JSON to serialise and compress.
+fn build_all(clusters: Vec<ClusterInputs>) -> Vec<Built> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if clusters.len() < 64 || threads == 1 {
+        return clusters.into_iter().map(build).collect();
+    }
+    let chunk = clusters.len().div_ceil(threads);
+    let mut chunks: Vec<Vec<ClusterInputs>> = Vec::new();
+    let mut rest = clusters;
+    while !rest.is_empty() {
+        let tail = rest.split_off(rest.len().min(chunk));
+        chunks.push(std::mem::replace(&mut rest, tail));
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| scope.spawn(move || chunk.into_iter().map(build).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| {
+                h.join()
+                    .expect("building a cluster's responses does not panic")
+            })
+            .collect()
+    })
+}
+
+/// What the snapshot holds at one version.
+#[derive(Default)]
+struct Contents {
+    by_dns: HashMap<String, Arc<ClusterResponses>>,
+    dns_by_id: HashMap<String, String>,
+    summaries: BTreeMap<String, ClusterInput>,
+    /// The fleet listing: `None` for every cluster, `Some(environment)` for one tier.
+    fleet: HashMap<Option<String>, Arc<Encoded>>,
+}
+
+impl Contents {
+    fn put(&mut self, built: Built) {
+        let dns = built.summary.cluster_dns.to_string();
+        if let Some(old) = self.dns_by_id.insert(built.id.clone(), dns.clone())
+            && old != dns
+        {
+            self.by_dns.remove(&old);
+        }
+        self.by_dns.insert(dns, built.responses);
+        self.summaries.insert(built.id, built.summary);
+    }
+
+    fn remove(&mut self, id: &str) {
+        if let Some(dns) = self.dns_by_id.remove(id) {
+            self.by_dns.remove(&dns);
+        }
+        self.summaries.remove(id);
+    }
+
+    fn rebuild_fleet(&mut self) {
+        let mut by_environment: BTreeMap<&str, Vec<&ClusterInput>> = BTreeMap::new();
+        for summary in self.summaries.values() {
+            by_environment
+                .entry(&summary.environment)
+                .or_default()
+                .push(summary);
+        }
+        let mut fleet = HashMap::new();
+        let all: Vec<&ClusterInput> = self.summaries.values().collect();
+        fleet.insert(None, Arc::new(Encoded::of(&all)));
+        for (environment, summaries) in by_environment {
+            fleet.insert(
+                Some(environment.to_owned()),
+                Arc::new(Encoded::of(&summaries)),
+            );
+        }
+        self.fleet = fleet;
+    }
+}
+
+/// What a lookup found.
+pub enum Lookup<T> {
+    /// The first load has not succeeded yet.
+    NotLoaded,
+    NotFound,
+    Found(T),
+}
+
+/// The snapshot's state, for `/ready` and response headers.
+#[derive(Debug, Clone)]
+pub struct Status {
+    pub loaded: bool,
+    /// The change-log version the contents reflect.
+    pub version: Option<i64>,
+    /// Since the snapshot was last confirmed in sync with the database.
+    pub age: Option<Duration>,
+    /// Why the last attempt to reach the database failed, if it did.
+    pub database_error: Option<String>,
+    pub clusters: usize,
+}
+
+pub struct Snapshot {
+    store: Store,
+    contents: RwLock<Option<Contents>>,
+    /// Read on every Flux request, so kept in atomics rather than behind the lock.
+    version: AtomicI64,
+    synced_at_ms: AtomicU64,
+    database_ok: AtomicBool,
+    database_error: Mutex<Option<String>>,
+    started: Instant,
+    /// One catch-up at a time; concurrent callers wait and then find nothing to do.
+    syncing: tokio::sync::Mutex<()>,
+    check_timeout: Duration,
+    empty_fleet: Arc<Encoded>,
+}
+
+const NOT_LOADED: i64 = -1;
+
+impl Snapshot {
+    pub fn new(store: Store, check_timeout: Duration) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            contents: RwLock::new(None),
+            version: AtomicI64::new(NOT_LOADED),
+            synced_at_ms: AtomicU64::new(0),
+            database_ok: AtomicBool::new(false),
+            database_error: Mutex::new(Some("loading".to_owned())),
+            started: Instant::now(),
+            syncing: tokio::sync::Mutex::new(()),
+            check_timeout,
+            empty_fleet: Arc::new(Encoded::of::<ClusterInput>(&[])),
+        })
+    }
+
+    /// The responses of the cluster with this DNS name.
+    pub fn cluster(&self, dns: &str) -> Lookup<Arc<ClusterResponses>> {
+        let contents = self
+            .contents
+            .read()
+            .expect("the snapshot lock is never poisoned");
+        match contents.as_ref() {
+            None => Lookup::NotLoaded,
+            Some(contents) => match contents.by_dns.get(dns) {
+                Some(responses) => Lookup::Found(responses.clone()),
+                None => Lookup::NotFound,
+            },
+        }
+    }
+
+    /// The fleet listing, whole or for one environment.
+    pub fn fleet(&self, environment: Option<&str>) -> Lookup<Arc<Encoded>> {
+        let contents = self
+            .contents
+            .read()
+            .expect("the snapshot lock is never poisoned");
+        match contents.as_ref() {
+            None => Lookup::NotLoaded,
+            Some(contents) => Lookup::Found(
+                contents
+                    .fleet
+                    .get(&environment.map(str::to_owned))
+                    .cloned()
+                    .unwrap_or_else(|| self.empty_fleet.clone()),
+            ),
+        }
+    }
+
+    /// Seconds since the snapshot was last confirmed in sync, and whether the database
+    /// failed since: cheap enough for every response.
+    pub fn freshness(&self) -> (u64, bool) {
+        let now = self.started.elapsed().as_millis() as u64;
+        let synced = self.synced_at_ms.load(Ordering::Relaxed);
+        (
+            now.saturating_sub(synced) / 1000,
+            !self.database_ok.load(Ordering::Relaxed),
+        )
+    }
+
+    pub fn status(&self) -> Status {
+        let version = self.version.load(Ordering::Acquire);
+        let loaded = version != NOT_LOADED;
+        let now = self.started.elapsed().as_millis() as u64;
+        let clusters = self
+            .contents
+            .read()
+            .expect("the snapshot lock is never poisoned")
+            .as_ref()
+            .map_or(0, |c| c.by_dns.len());
+        Status {
+            loaded,
+            version: loaded.then_some(version),
+            age: loaded.then(|| {
+                Duration::from_millis(now.saturating_sub(self.synced_at_ms.load(Ordering::Relaxed)))
+            }),
+            database_error: self
+                .database_error
+                .lock()
+                .expect("the snapshot lock is never poisoned")
+                .clone(),
+            clusters,
+        }
+    }
+
+    fn mark_synced(&self) {
+        self.synced_at_ms
+            .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
+        let was_ok = self.database_ok.swap(true, Ordering::Relaxed);
+        *self
+            .database_error
+            .lock()
+            .expect("the snapshot lock is never poisoned") = None;
+        if !was_ok && self.version.load(Ordering::Acquire) != NOT_LOADED {
+            log::info!("snapshot: in sync with the database again");
+        }
+    }
+
+    fn mark_failed(&self, error: &StoreError) {
+        let was_ok = self.database_ok.swap(false, Ordering::Relaxed);
+        let reason = match error {
+            StoreError::Unavailable(cause) => format!("the database is unreachable: {cause:#}"),
+            other => other.to_string(),
+        };
+        if was_ok {
+            log::warn!("snapshot: cannot reach the database, serving the last snapshot: {reason}");
+        }
+        *self
+            .database_error
+            .lock()
+            .expect("the snapshot lock is never poisoned") = Some(reason);
+    }
+
+    /// Brings the snapshot up to the database's latest committed change: everything on the
+    /// first call, then only the clusters changed since.
+    pub async fn sync(&self) -> Result<(), StoreError> {
+        let _one_at_a_time = self.syncing.lock().await;
+        let result = self.catch_up().await;
+        match &result {
+            Ok(()) => self.mark_synced(),
+            Err(error) => self.mark_failed(error),
+        }
+        result
+    }
+
+    async fn catch_up(&self) -> Result<(), StoreError> {
+        let current = self.version.load(Ordering::Acquire);
+        let since = (current != NOT_LOADED).then_some(current);
+        if let Some(since) = since {
+            // The cheap, bounded check that runs every poll interval.
+            let counter = tokio::time::timeout(self.check_timeout, self.store.change_counter())
+                .await
+                .map_err(|_| {
+                    StoreError::Unavailable(anyhow::anyhow!(
+                        "no answer within {} ms",
+                        self.check_timeout.as_millis()
+                    ))
+                })??;
+            if counter <= since {
+                return Ok(());
+            }
+        }
+        let started = Instant::now();
+        let update = self.store.fleet_since(since).await?;
+        let (version, changed, gone, everything) = match update {
+            FleetUpdate::UpToDate { .. } => return Ok(()),
+            FleetUpdate::Changed {
+                version,
+                clusters,
+                gone,
+            } => (version, clusters, gone, false),
+            FleetUpdate::Everything { version, clusters } => {
+                (version, clusters, Default::default(), true)
+            }
+        };
+        let count = changed.len();
+        let built = tokio::task::spawn_blocking(move || build_all(changed.into_values().collect()))
+            .await
+            .map_err(|e| {
+                StoreError::Unexpected(anyhow::anyhow!("building the snapshot failed: {e}"))
+            })?;
+
+        let mut guard = self
+            .contents
+            .write()
+            .expect("the snapshot lock is never poisoned");
+        let contents = if everything {
+            guard.insert(Contents::default())
+        } else {
+            guard.get_or_insert_with(Contents::default)
+        };
+        let touched = !built.is_empty() || !gone.is_empty() || everything;
+        for id in &gone {
+            contents.remove(id);
+        }
+        for cluster in built {
+            contents.put(cluster);
+        }
+        if touched {
+            contents.rebuild_fleet();
+        }
+        self.version.store(version, Ordering::Release);
+        drop(guard);
+        let what = if everything { "loaded" } else { "updated" };
+        log::info!(
+            "snapshot {what} to version {version}: {count} cluster(s) rebuilt, {} removed, in {} ms",
+            gone.len(),
+            started.elapsed().as_millis()
+        );
+        Ok(())
+    }
+
+    /// Follows the database until the process ends: catches up at once, then whenever a
+    /// write is announced and at least every `interval`. Never gives up; failures are
+    /// reported once by `status` and the log, and the last snapshot keeps being served.
+    pub async fn follow(
+        self: Arc<Self>,
+        notifications: tokio_postgres::Config,
+        interval: Duration,
+    ) {
+        let (wake, mut woken) = tokio::sync::mpsc::unbounded_channel::<()>();
+        tokio::spawn(listen(notifications, wake));
+        loop {
+            let _ = self.sync().await;
+            tokio::select! {
+                _ = woken.recv() => {}
+                _ = tokio::time::sleep(interval) => {}
+            }
+            // Several announcements while catching up need one more catch-up, not several.
+            while woken.try_recv().is_ok() {}
+        }
+    }
+
+    /// Waits for the first load, up to `limit`.
+    pub async fn wait_loaded(&self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while self.version.load(Ordering::Acquire) == NOT_LOADED {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        true
+    }
+}
+
+/// LISTENs for change announcements and wakes the follower on each, and after every
+/// reconnect (announcements sent meanwhile are lost). A hot standby refuses LISTEN; then
+/// polling alone keeps the snapshot current and LISTEN is retried rarely.
+async fn listen(config: tokio_postgres::Config, wake: tokio::sync::mpsc::UnboundedSender<()>) {
+    let mut quiet = false;
+    loop {
+        let outcome = async {
+            let (client, mut connection) = config.connect(NoTls).await?;
+            let (ended_tx, mut ended) = tokio::sync::oneshot::channel();
+            let forward = wake.clone();
+            tokio::spawn(async move {
+                let mut messages =
+                    futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+                while let Some(message) = messages.next().await {
+                    match message {
+                        Ok(AsyncMessage::Notification(_)) => {
+                            let _ = forward.send(());
+                        }
+                        Ok(_) => {}
+                        Err(error) => {
+                            let _ = ended_tx.send(Some(error));
+                            return;
+                        }
+                    }
+                }
+                let _ = ended_tx.send(None);
+            });
+            client
+                .batch_execute(&format!("listen {CHANGES_CHANNEL}"))
+                .await?;
+            let _ = wake.send(());
+            let ended = (&mut ended).await.ok().flatten();
+            drop(client);
+            match ended {
+                Some(error) => Err(error),
+                None => Ok(()),
+            }
+        }
+        .await;
+        if wake.is_closed() {
+            return;
+        }
+        let pause = match &outcome {
+            Err(error)
+                if error.code()
+                    == Some(&tokio_postgres::error::SqlState::READ_ONLY_SQL_TRANSACTION) =>
+            {
+                if !quiet {
+                    log::info!(
+                        "snapshot: the database refuses LISTEN (a hot standby?); polling only"
+                    );
+                    quiet = true;
+                }
+                Duration::from_secs(60)
+            }
+            Err(error) => {
+                log::debug!("snapshot: change notifications interrupted: {error}");
+                Duration::from_secs(1)
+            }
+            Ok(()) => Duration::from_secs(1),
+        };
+        tokio::time::sleep(pause).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use super::*;
+
+    #[test]
+    fn the_gzip_encoding_decompresses_to_the_body_and_etags_follow_the_content() {
+        let body = br#"{"inputs":[{"id":"a"}]}"#.repeat(50);
+        let encoded = Encoded::new(body.clone());
+        let mut decompressed = Vec::new();
+        flate2::read::GzDecoder::new(&encoded.gzip[..])
+            .read_to_end(&mut decompressed)
+            .unwrap();
+        assert_eq!(decompressed, body);
+        assert!(encoded.gzip.len() < body.len() / 5);
+        assert_ne!(encoded.etag, encoded.gzip_etag);
+        assert_eq!(
+            Encoded::new(body.clone()).etag,
+            encoded.etag,
+            "same body, same tag"
+        );
+        assert_ne!(Encoded::new(b"{}".to_vec()).etag, encoded.etag);
+    }
+}
