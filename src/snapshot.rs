@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use actix_web::http::header::HeaderValue;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
@@ -33,8 +34,9 @@ pub struct Encoded {
     pub identity: Bytes,
     pub gzip: Bytes,
     /// Strong validator of `identity`, quoted; the gzip encoding's is this with `-gzip`.
-    pub etag: String,
-    pub gzip_etag: String,
+    /// Ready header values: responses are prepared once, sent many times.
+    pub etag: HeaderValue,
+    pub gzip_etag: HeaderValue,
 }
 
 impl Encoded {
@@ -53,8 +55,10 @@ impl Encoded {
         Self {
             identity: Bytes::from(identity),
             gzip: Bytes::from(gzip),
-            etag: format!("\"{tag}\""),
-            gzip_etag: format!("\"{tag}-gzip\""),
+            etag: HeaderValue::from_str(&format!("\"{tag}\""))
+                .expect("quoted hex is a header value"),
+            gzip_etag: HeaderValue::from_str(&format!("\"{tag}-gzip\""))
+                .expect("quoted hex is a header value"),
         }
     }
 

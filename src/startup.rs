@@ -5,7 +5,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::dev::Server;
-use actix_web::middleware::{Logger, NormalizePath, from_fn};
+use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 
@@ -113,9 +113,6 @@ pub struct Application {
     snapshot: Arc<Snapshot>,
 }
 
-/// Access log: one line per request, with its id; never a header that carries a token.
-const ACCESS_LOG_FORMAT: &str = r#"%{r}a "%r" %s %b %Dms "%{User-Agent}i" rid=%{x-request-id}o"#;
-
 impl Application {
     /// Binds the listener (port 0 picks a free one), builds the server around `store`, and
     /// starts the snapshot following the database (`notifications` is where it LISTENs).
@@ -153,9 +150,8 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(documents.clone())
                 .wrap(from_fn(http::request_id))
-                .wrap(Logger::new(ACCESS_LOG_FORMAT).log_target("flux_catalog::access"))
-                // `/clusters/` and `//clusters` mean `/clusters`.
-                .wrap(NormalizePath::trim())
+                .wrap(from_fn(http::access_log))
+                .wrap(from_fn(http::normalize_path))
                 .configure(|config| http::configure(config, mode))
         })
         .shutdown_timeout(settings.http.shutdown_timeout.as_secs())

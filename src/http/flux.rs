@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use actix_web::http::header;
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -51,7 +51,9 @@ fn not_modified(request: &HttpRequest, encoded: &Encoded) -> bool {
     value.split(',').any(|tag| {
         let tag = tag.trim();
         let tag = tag.strip_prefix("W/").unwrap_or(tag);
-        tag == "*" || tag == encoded.etag || tag == encoded.gzip_etag
+        tag == "*"
+            || tag.as_bytes() == encoded.etag.as_bytes()
+            || tag.as_bytes() == encoded.gzip_etag.as_bytes()
     })
 }
 
@@ -59,33 +61,35 @@ fn not_modified(request: &HttpRequest, encoded: &Encoded) -> bool {
 fn respond(request: &HttpRequest, state: &AppState, encoded: &Encoded) -> HttpResponse {
     let gzip = accepts_gzip(request);
     let (age, stale) = state.snapshot.freshness();
-    let mut response = if not_modified(request, encoded) {
+    let unchanged = not_modified(request, encoded);
+    let mut response = if unchanged {
         HttpResponse::NotModified()
     } else {
         HttpResponse::Ok()
     };
+    let etag = if gzip {
+        &encoded.gzip_etag
+    } else {
+        &encoded.etag
+    };
     response
-        .insert_header((
-            header::ETAG,
-            if gzip {
-                encoded.gzip_etag.as_str()
-            } else {
-                encoded.etag.as_str()
-            },
-        ))
-        .insert_header((header::VARY, "Accept-Encoding"))
-        .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .insert_header((AGE_HEADER, age.to_string()));
+        .insert_header((header::ETAG, etag.clone()))
+        .insert_header((header::VARY, HeaderValue::from_static("Accept-Encoding")))
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-cache")))
+        .insert_header((AGE_HEADER, HeaderValue::from(age)));
     if stale {
-        response.insert_header((STALE_HEADER, "true"));
+        response.insert_header((STALE_HEADER, HeaderValue::from_static("true")));
     }
-    if not_modified(request, encoded) {
+    if unchanged {
         return response.finish();
     }
-    response.insert_header((header::CONTENT_TYPE, "application/json"));
+    response.insert_header((
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    ));
     if gzip {
         response
-            .insert_header((header::CONTENT_ENCODING, "gzip"))
+            .insert_header((header::CONTENT_ENCODING, HeaderValue::from_static("gzip")))
             .body(encoded.gzip.clone())
     } else {
         response.body(encoded.identity.clone())
@@ -127,12 +131,12 @@ fn cluster_response(
             ("X-Catalog-Stale" = String, description = "true while the database cannot be reached"))),
         (status = 304, description = "Not modified: If-None-Match names the current body"),
         NotFoundError, AuthErrors))]
-pub async fn platform_components(
-    state: web::Data<AppState>,
-    request: HttpRequest,
-    cluster_dns: web::Path<String>,
+pub fn platform_components(
+    state: &AppState,
+    request: &HttpRequest,
+    cluster_dns: &str,
 ) -> Result<HttpResponse, ApiError> {
-    cluster_response(&state, &request, &cluster_dns, |r| &r.platform_components)
+    cluster_response(state, request, cluster_dns, |r| &r.platform_components)
 }
 
 /// The cluster's namespaces with their labels and annotations, by id.
@@ -144,12 +148,12 @@ pub async fn platform_components(
             ("X-Catalog-Stale" = String, description = "true while the database cannot be reached"))),
         (status = 304, description = "Not modified: If-None-Match names the current body"),
         NotFoundError, AuthErrors))]
-pub async fn namespaces(
-    state: web::Data<AppState>,
-    request: HttpRequest,
-    cluster_dns: web::Path<String>,
+pub fn namespaces(
+    state: &AppState,
+    request: &HttpRequest,
+    cluster_dns: &str,
 ) -> Result<HttpResponse, ApiError> {
-    cluster_response(&state, &request, &cluster_dns, |r| &r.namespaces)
+    cluster_response(state, request, cluster_dns, |r| &r.namespaces)
 }
 
 /// The cluster's rolebindings with their role and subjects, by id.
@@ -161,12 +165,75 @@ pub async fn namespaces(
             ("X-Catalog-Stale" = String, description = "true while the database cannot be reached"))),
         (status = 304, description = "Not modified: If-None-Match names the current body"),
         NotFoundError, AuthErrors))]
-pub async fn rolebindings(
+pub fn rolebindings(
+    state: &AppState,
+    request: &HttpRequest,
+    cluster_dns: &str,
+) -> Result<HttpResponse, ApiError> {
+    cluster_response(state, request, cluster_dns, |r| &r.rolebindings)
+}
+
+/// Where the per-cluster endpoints live, below the fleet listing.
+pub const CLUSTERS_PATH: &str = "/api/v2/flux/clusters";
+
+/// Routes `/api/v2/flux/clusters/{cluster_dns}/{endpoint}` by splitting the path, rather
+/// than through the router's pattern matching, which costs a regular-expression match per
+/// request: measurable at Flux's request rates.
+pub async fn cluster_endpoint(
     state: web::Data<AppState>,
     request: HttpRequest,
-    cluster_dns: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    cluster_response(&state, &request, &cluster_dns, |r| &r.rolebindings)
+    let no_route = || ApiError::NotFound(format!("no route for {}", request.path()));
+    let rest = request
+        .path()
+        .strip_prefix(CLUSTERS_PATH)
+        .and_then(|rest| rest.strip_prefix('/'))
+        .ok_or_else(no_route)?;
+    let (cluster_dns, endpoint) = rest.split_once('/').ok_or_else(no_route)?;
+    let serve: fn(&AppState, &HttpRequest, &str) -> Result<HttpResponse, ApiError> = match endpoint
+    {
+        "platform-components" => platform_components,
+        "namespaces" => namespaces,
+        "rolebindings" => rolebindings,
+        _ => return Err(no_route()),
+    };
+    if request.method() != actix_web::http::Method::GET {
+        return Err(ApiError::MethodNotAllowed {
+            allow: "GET",
+            read_only: false,
+        });
+    }
+    let cluster_dns = percent_decoded(cluster_dns).ok_or_else(|| {
+        ApiError::NotFound(format!("no cluster with cluster_dns {cluster_dns:?}"))
+    })?;
+    serve(&state, &request, &cluster_dns)
+}
+
+/// A path segment with its `%XX` escapes decoded; `None` if they do not form UTF-8.
+fn percent_decoded(segment: &str) -> Option<std::borrow::Cow<'_, str>> {
+    if !segment.contains('%') {
+        return Some(segment.into());
+    }
+    let bytes = segment.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%')
+            .then(|| segment.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escaped {
+            Some(byte) => {
+                decoded.push(byte);
+                i += 3;
+            }
+            None => {
+                decoded.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(decoded).ok().map(Into::into)
 }
 
 /// Narrows the fleet listing.

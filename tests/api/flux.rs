@@ -489,3 +489,106 @@ async fn the_fleet_listing_can_be_narrowed_to_one_environment() {
     );
     assert_eq!(r.error_fields(), ["enviroment"]);
 }
+
+/// Flux polls forever: an unchanged body is a 304, and bodies go out gzip-encoded when the
+/// client takes it (Go's HTTP client does), decoding to exactly the plain body.
+#[tokio::test]
+async fn responses_carry_a_strong_etag_honour_if_none_match_and_come_gzipped_on_request() {
+    use std::io::Read;
+    let app = spawn_app().await;
+    app.seed_demo().await;
+    let get = |headers: Vec<(&'static str, String)>| {
+        let mut request = app
+            .client
+            .get(app.url(COMPONENTS))
+            .bearer_auth(crate::helpers::READ_TOKEN);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        async move { request.send().await.unwrap() }
+    };
+
+    let plain = get(vec![]).await;
+    assert_eq!(plain.status(), 200);
+    let etag = plain.headers()["etag"].to_str().unwrap().to_owned();
+    assert!(
+        etag.starts_with('"') && etag.ends_with('"') && !etag.starts_with("W/"),
+        "{etag}"
+    );
+    assert_eq!(plain.headers()["vary"], "Accept-Encoding");
+    assert!(plain.headers().get("content-encoding").is_none());
+    assert!(
+        plain.headers()["x-catalog-age"]
+            .to_str()
+            .unwrap()
+            .parse::<u64>()
+            .is_ok()
+    );
+    assert!(
+        plain.headers().get("x-catalog-stale").is_none(),
+        "the database is fine"
+    );
+    let plain_body = plain.bytes().await.unwrap();
+
+    let zipped = get(vec![("accept-encoding", "gzip, deflate".into())]).await;
+    assert_eq!(zipped.headers()["content-encoding"], "gzip");
+    let gzip_etag = zipped.headers()["etag"].to_str().unwrap().to_owned();
+    assert_ne!(
+        gzip_etag, etag,
+        "another encoding, another strong validator"
+    );
+    let zipped_body = zipped.bytes().await.unwrap();
+    assert!(zipped_body.len() < plain_body.len());
+    let mut decoded = Vec::new();
+    flate2::read::GzDecoder::new(&zipped_body[..])
+        .read_to_end(&mut decoded)
+        .unwrap();
+    assert_eq!(
+        decoded,
+        plain_body.to_vec(),
+        "gzip decodes to exactly the plain body"
+    );
+    let refused = get(vec![("accept-encoding", "gzip;q=0".into())]).await;
+    assert!(
+        refused.headers().get("content-encoding").is_none(),
+        "q=0 refuses gzip"
+    );
+
+    for tag in [
+        etag.clone(),
+        gzip_etag.clone(),
+        format!("W/{etag}"),
+        format!("\"other\", {etag}"),
+    ] {
+        let cached = get(vec![("if-none-match", tag.clone())]).await;
+        assert_eq!(cached.status(), 304, "If-None-Match: {tag}");
+        assert!(cached.bytes().await.unwrap().is_empty());
+    }
+    assert_eq!(
+        get(vec![("if-none-match", "\"stale\"".into())])
+            .await
+            .status(),
+        200
+    );
+
+    // A change to what this cluster receives gives a new tag; the old one no longer matches.
+    app.patch(
+        "/platform_components/cert-manager",
+        &json!({"oci_tag": "9.9.9"}),
+    )
+    .await;
+    let changed = get(vec![("if-none-match", etag.clone())]).await;
+    assert_eq!(changed.status(), 200);
+    assert_ne!(changed.headers()["etag"].to_str().unwrap(), etag);
+    // One that does not, keeps it.
+    app.create("/platform_components", component("unused", &[]))
+        .await;
+    let same = get(vec![]).await.headers()["etag"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        get(vec![("if-none-match", same.clone())]).await.status(),
+        304
+    );
+}

@@ -88,6 +88,20 @@ async fn connect(config: &tokio_postgres::Config) -> tokio_postgres::Client {
     client
 }
 
+/// `conninfo` connecting as `user` (without a password), in either URL or key=value form.
+pub fn with_user(conninfo: &str, user: &str) -> String {
+    if let Some((scheme, rest)) = conninfo.split_once("://") {
+        let host_and_rest = rest.rsplit_once('@').map_or(rest, |(_, after)| after);
+        format!("{scheme}://{user}@{host_and_rest}")
+    } else {
+        let kept: Vec<&str> = conninfo
+            .split_whitespace()
+            .filter(|part| !part.starts_with("user=") && !part.starts_with("password="))
+            .collect();
+        format!("{} user={user}", kept.join(" "))
+    }
+}
+
 /// A connection string for database `db` on the test server (which may not exist).
 pub fn connection_string_for(db: &str) -> String {
     (server().connection_string)(db)

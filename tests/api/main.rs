@@ -14,5 +14,6 @@ mod integrity;
 mod lists;
 mod namespaces;
 mod process;
+mod replicas;
 mod rolebindings;
 mod service;

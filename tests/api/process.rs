@@ -14,7 +14,7 @@ use crate::helpers::{READ_TOKEN, TestDatabase, WRITE_TOKEN, reply};
 const BINARY: &str = env!("CARGO_BIN_EXE_flux-catalog");
 
 /// The binary with a clean environment (nothing inherited but PATH and HOME).
-fn command(args: &[&str]) -> Command {
+pub fn command(args: &[&str]) -> Command {
     let mut command = Command::new(BINARY);
     command.args(args).env_clear();
     for variable in ["PATH", "HOME"] {
@@ -26,7 +26,7 @@ fn command(args: &[&str]) -> Command {
     command
 }
 
-fn demo_catalog() -> PathBuf {
+pub fn demo_catalog() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/catalog.json")
 }
 
@@ -134,7 +134,7 @@ async fn an_invalid_catalog_document_loads_nothing_and_names_the_fields() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
-fn tempdir() -> PathBuf {
+pub fn tempdir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "flux-catalog-test-{}",
         uuid::Uuid::new_v4().simple()
@@ -144,16 +144,22 @@ fn tempdir() -> PathBuf {
 }
 
 /// A running `flux-catalog serve` and everything it has logged so far.
-struct Server {
+pub struct Server {
     child: Child,
-    port: u16,
+    pub port: u16,
     log: Arc<Mutex<String>>,
 }
 
 impl Server {
-    fn start(mut command: Command) -> Server {
+    /// Starts `serve` (crud mode and the test tokens unless `command` sets them) and waits
+    /// until it is ready.
+    pub fn start(mut command: Command) -> Server {
         let configured: Vec<_> = command.get_envs().map(|(k, _)| k.to_owned()).collect();
-        for (variable, value) in [("AUTH_TOKEN", READ_TOKEN), ("CRUD_AUTH_TOKEN", WRITE_TOKEN)] {
+        for (variable, value) in [
+            ("AUTH_TOKEN", READ_TOKEN),
+            ("CRUD_AUTH_TOKEN", WRITE_TOKEN),
+            ("API_MODE", "crud"),
+        ] {
             if !configured.iter().any(|k| k == variable) {
                 command.env(variable, value);
             }
@@ -161,7 +167,6 @@ impl Server {
         let mut child = command
             .arg("serve")
             .env("LISTEN_ADDR", "127.0.0.1:0")
-            .env("API_MODE", "crud")
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()
@@ -216,15 +221,15 @@ impl Server {
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
-    fn log(&self) -> String {
+    pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
     }
 
-    fn terminate(&self) {
+    pub fn terminate(&self) {
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
@@ -233,7 +238,7 @@ impl Server {
     }
 
     /// Waits for the process to exit and says whether it exited successfully.
-    fn wait(&mut self, limit: Duration) -> bool {
+    pub fn wait(&mut self, limit: Duration) -> bool {
         let start = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
