@@ -1,7 +1,7 @@
 //! What a change does to the fleet: everything Flux receives for a cluster, the rules those
 //! inputs must meet so Flux can act on them, and the difference between two states.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 
 use serde::Serialize;
@@ -73,25 +73,39 @@ impl ClusterInputs {
     pub fn cluster(&self) -> &ClusterId {
         &self.summary.id
     }
+}
 
-    /// The three per-cluster endpoints' response documents, as Flux receives them.
-    pub fn documents(&self) -> [(Endpoint, Vec<Value>); 3] {
-        [
-            (
-                Endpoint::PlatformComponents,
-                values(&self.platform_components),
-            ),
-            (Endpoint::Namespaces, values(&self.namespaces)),
-            (Endpoint::Rolebindings, values(&self.rolebindings)),
-        ]
+/// An input of a Flux response, matched across two states by its id.
+trait Input: Serialize + PartialEq {
+    fn input_id(&self) -> &str;
+}
+
+impl Input for PlatformComponentInput {
+    fn input_id(&self) -> &str {
+        self.id.as_str()
     }
 }
 
-fn values<T: Serialize>(inputs: &[T]) -> Vec<Value> {
-    inputs
-        .iter()
-        .map(|i| serde_json::to_value(i).expect("inputs serialise"))
-        .collect()
+impl Input for NamespaceInput {
+    fn input_id(&self) -> &str {
+        self.id.as_str()
+    }
+}
+
+impl Input for RoleBindingInput {
+    fn input_id(&self) -> &str {
+        self.id.as_str()
+    }
+}
+
+impl Input for ClusterInput {
+    fn input_id(&self) -> &str {
+        self.id.as_str()
+    }
+}
+
+fn to_value<T: Serialize>(input: &T) -> Value {
+    serde_json::to_value(input).expect("inputs serialise")
 }
 
 /// Limits that keep a cluster's inputs usable by Flux.
@@ -216,18 +230,42 @@ pub fn check(inputs: &ClusterInputs, limits: FluxLimits) -> Vec<Violation> {
         }
     }
 
-    for (endpoint, documents) in inputs.documents() {
-        if documents.len() > limits.max_inputs {
+    // Sizes are those of the bodies the endpoints send, counted without building them.
+    let endpoints = [
+        (
+            Endpoint::PlatformComponents,
+            inputs.platform_components.len(),
+            FluxInputs {
+                inputs: &inputs.platform_components,
+            }
+            .json_len(),
+        ),
+        (
+            Endpoint::Namespaces,
+            inputs.namespaces.len(),
+            FluxInputs {
+                inputs: &inputs.namespaces,
+            }
+            .json_len(),
+        ),
+        (
+            Endpoint::Rolebindings,
+            inputs.rolebindings.len(),
+            FluxInputs {
+                inputs: &inputs.rolebindings,
+            }
+            .json_len(),
+        ),
+    ];
+    for (endpoint, count, bytes) in endpoints {
+        if count > limits.max_inputs {
             violations.push(Violation::TooManyInputs {
                 cluster: cluster.clone(),
                 endpoint,
-                count: documents.len(),
+                count,
                 limit: limits.max_inputs,
             });
         }
-        let bytes = serde_json::to_vec(&FluxInputs { inputs: documents })
-            .expect("inputs serialise")
-            .len();
         if bytes > limits.max_response_bytes {
             violations.push(Violation::ResponseTooLarge {
                 cluster: cluster.clone(),
@@ -282,75 +320,81 @@ pub fn diff(
     before: Option<&ClusterInputs>,
     after: Option<&ClusterInputs>,
 ) -> Option<ClusterChange> {
-    let side = before.or(after)?;
-    let (cluster, cluster_dns) = match after.or(before) {
-        Some(inputs) => (
-            inputs.summary.id.clone(),
-            inputs.summary.cluster_dns.clone(),
-        ),
-        None => (side.summary.id.clone(), side.summary.cluster_dns.clone()),
-    };
-    let documents = |inputs: Option<&ClusterInputs>| -> BTreeMap<Endpoint, Vec<Value>> {
-        let mut all: BTreeMap<Endpoint, Vec<Value>> = BTreeMap::new();
-        if let Some(inputs) = inputs {
-            all.extend(inputs.documents());
-            all.insert(
-                Endpoint::Clusters,
-                values(std::slice::from_ref(&inputs.summary)),
-            );
-        }
-        all
-    };
-    let (old, new) = (documents(before), documents(after));
+    let side = after.or(before)?;
+    if before == after {
+        return None;
+    }
+    fn of<T>(inputs: Option<&ClusterInputs>, pick: fn(&ClusterInputs) -> &[T]) -> &[T] {
+        inputs.map_or(&[], pick)
+    }
     let endpoints: BTreeMap<Endpoint, EndpointChange> = [
-        Endpoint::PlatformComponents,
-        Endpoint::Namespaces,
-        Endpoint::Rolebindings,
-        Endpoint::Clusters,
+        (
+            Endpoint::PlatformComponents,
+            diff_endpoint(
+                of(before, |i| &i.platform_components),
+                of(after, |i| &i.platform_components),
+            ),
+        ),
+        (
+            Endpoint::Namespaces,
+            diff_endpoint(of(before, |i| &i.namespaces), of(after, |i| &i.namespaces)),
+        ),
+        (
+            Endpoint::Rolebindings,
+            diff_endpoint(
+                of(before, |i| &i.rolebindings),
+                of(after, |i| &i.rolebindings),
+            ),
+        ),
+        (
+            Endpoint::Clusters,
+            diff_endpoint(
+                of(before, |i| std::slice::from_ref(&i.summary)),
+                of(after, |i| std::slice::from_ref(&i.summary)),
+            ),
+        ),
     ]
     .into_iter()
-    .filter_map(|endpoint| {
-        let empty = Vec::new();
-        let change = diff_endpoint(
-            old.get(&endpoint).unwrap_or(&empty),
-            new.get(&endpoint).unwrap_or(&empty),
-        );
-        (change != EndpointChange::default()).then_some((endpoint, change))
-    })
+    .filter(|(_, change)| *change != EndpointChange::default())
     .collect();
-    (!endpoints.is_empty()).then_some(ClusterChange {
-        cluster,
-        cluster_dns,
+    (!endpoints.is_empty()).then(|| ClusterChange {
+        cluster: side.summary.id.clone(),
+        cluster_dns: side.summary.cluster_dns.clone(),
         endpoints,
     })
 }
 
-fn input_id(input: &Value) -> String {
-    input["id"].as_str().unwrap_or_default().to_owned()
-}
-
-/// Inputs matched by id; added ones in the new order, removed and changed ones by id.
-fn diff_endpoint(old: &[Value], new: &[Value]) -> EndpointChange {
-    let old_by_id: BTreeMap<String, &Value> = old.iter().map(|v| (input_id(v), v)).collect();
-    let new_ids: BTreeSet<String> = new.iter().map(input_id).collect();
+/// Inputs matched by id; added ones in the new order, removed and changed ones by id. Typed
+/// inputs are compared first: a fleet-wide change touches one input of each cluster, and
+/// only the inputs that differ are turned into JSON values to find their changed fields.
+fn diff_endpoint<T: Input>(old: &[T], new: &[T]) -> EndpointChange {
+    let old_by_id: HashMap<&str, &T> = old.iter().map(|i| (i.input_id(), i)).collect();
+    let new_ids: HashSet<&str> = new.iter().map(Input::input_id).collect();
     let mut change = EndpointChange::default();
     for input in new {
-        let id = input_id(input);
-        match old_by_id.get(&id) {
-            None => change.added.push(input.clone()),
+        match old_by_id.get(input.input_id()) {
+            None => change.added.push(to_value(input)),
             Some(previous) if *previous != input => {
                 let mut fields = Vec::new();
-                diff_values("", previous, input, &mut fields);
-                change.changed.push(InputChange { id, fields });
+                diff_values("", &to_value(*previous), &to_value(input), &mut fields);
+                if !fields.is_empty() {
+                    change.changed.push(InputChange {
+                        id: input.input_id().to_owned(),
+                        fields,
+                    });
+                }
             }
             Some(_) => {}
         }
     }
     change.changed.sort_by(|a, b| a.id.cmp(&b.id));
-    change.removed = old_by_id
-        .into_keys()
+    change.removed = old
+        .iter()
+        .map(Input::input_id)
         .filter(|id| !new_ids.contains(id))
+        .map(str::to_owned)
         .collect();
+    change.removed.sort();
     change
 }
 

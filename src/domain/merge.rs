@@ -27,9 +27,33 @@ use super::rolebinding::{RoleBinding, Subject};
 pub const FLUX_MAX_RESPONSE_BYTES: usize = 900 * 1024;
 
 /// The response document of every Flux endpoint.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct FluxInputs<T> {
-    pub inputs: Vec<T>,
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct FluxInputs<'a, T> {
+    pub inputs: &'a [T],
+}
+
+impl<T: Serialize> FluxInputs<'_, T> {
+    /// The response body.
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("inputs serialise")
+    }
+
+    /// The length of [`Self::to_json`], without building it.
+    pub fn json_len(&self) -> usize {
+        struct Count(usize);
+        impl std::io::Write for Count {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0 += bytes.len();
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut count = Count(0);
+        serde_json::to_writer(&mut count, self).expect("inputs serialise");
+        count.0
+    }
 }
 
 /// The cluster an input is for, as templates see it (`inputs.cluster.name` ...).
@@ -618,8 +642,9 @@ mod tests {
         fn every_response_meets_the_external_service_contract((components, cluster) in fleet_member()) {
             let catalog = catalog(&components);
             let inputs = platform_component_inputs(&cluster, |id| catalog.get(id)).unwrap();
-            let body = serde_json::to_vec(&FluxInputs { inputs: inputs.clone() }).unwrap();
+            let body = FluxInputs { inputs: &inputs }.to_json();
             prop_assert!(body.len() < FLUX_MAX_RESPONSE_BYTES, "{} bytes", body.len());
+            prop_assert_eq!(FluxInputs { inputs: &inputs }.json_len(), body.len());
 
             let document: Value = serde_json::from_slice(&body).unwrap();
             let array = document["inputs"].as_array().expect("inputs is an array");

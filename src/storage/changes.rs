@@ -1,34 +1,52 @@
 //! What the in-memory snapshots of every replica read to follow the database: the change
 //! log, and the Flux inputs of the clusters a change touched, from one consistent view.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use deadpool_postgres::GenericClient;
 
-use super::impact::cluster_inputs;
+use super::impact::{clusters_with_catalog, compute};
 use super::{Store, StoreError, find_all};
-use crate::domain::impact::ClusterInputs;
+use crate::domain::Cluster;
+use crate::domain::impact::{Catalog, ClusterInputs};
 
 pub use super::write::CHANGES_CHANNEL;
 
-/// How the fleet changed since a version.
-#[derive(Debug, Clone)]
+/// How the fleet changed since a version. The inputs of the clusters concerned are sent
+/// separately, in batches (see [`Store::fleet_since`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FleetUpdate {
     /// Nothing since; `version` is the current one.
     UpToDate { version: i64 },
-    /// The inputs of the clusters changed since, as of `version`. `gone` are clusters that
-    /// changed and no longer exist.
+    /// Clusters changed since, as of `version`: those that still exist were sent; `gone`
+    /// are those that changed and no longer exist.
     Changed {
         version: i64,
-        clusters: BTreeMap<String, ClusterInputs>,
         gone: BTreeSet<String>,
     },
-    /// Every cluster, as of `version` (first load).
-    Everything {
-        version: i64,
-        clusters: BTreeMap<String, ClusterInputs>,
-    },
+    /// Every cluster was sent, as of `version` (first load).
+    Everything { version: i64 },
 }
+
+/// Clusters read together, with the catalog entries they reference. Their inputs are
+/// computed by whoever takes the batch, so that CPU work can happen off the reading task.
+#[derive(Debug, Default)]
+pub struct ClusterBatch {
+    pub clusters: Vec<Cluster>,
+    catalog: Catalog,
+}
+
+impl ClusterBatch {
+    /// The Flux inputs of one of the batch's clusters.
+    pub fn inputs(&self, cluster: &Cluster) -> Result<ClusterInputs, StoreError> {
+        compute(cluster, &self.catalog)
+    }
+}
+
+/// Clusters per batch: a fleet's first load is read, computed and serialised a batch at a
+/// time, so it never holds more than a few batches in their intermediate forms, and the
+/// next batch is read while the last one is serialised.
+const BATCH: usize = 250;
 
 async fn current_version(client: &impl GenericClient) -> Result<i64, StoreError> {
     let statement = client
@@ -45,8 +63,12 @@ impl Store {
     }
 
     /// What changed after `since` (everything when `None`), read in one repeatable-read
-    /// snapshot, so the inputs are exactly those of the returned version.
-    pub async fn fleet_since(&self, since: Option<i64>) -> Result<FleetUpdate, StoreError> {
+    /// snapshot, so the inputs sent to `batches` are exactly those of the returned version.
+    pub async fn fleet_since(
+        &self,
+        since: Option<i64>,
+        batches: tokio::sync::mpsc::Sender<ClusterBatch>,
+    ) -> Result<FleetUpdate, StoreError> {
         let mut client = self.client().await?;
         let tx = client
             .build_transaction()
@@ -55,43 +77,47 @@ impl Store {
             .start()
             .await?;
         let version = current_version(&tx).await?;
-        let update = match since {
-            Some(since) if since >= version => FleetUpdate::UpToDate { version },
+        let ids: Vec<String> = match since {
+            Some(since) if since >= version => return Ok(FleetUpdate::UpToDate { version }),
             Some(since) => {
-                let ids: BTreeSet<String> = find_all(
+                find_all(
                     &tx,
-                    "select distinct unnest(cluster_ids) from change_log where version > $1",
+                    "select distinct unnest(cluster_ids) as id from change_log
+                      where version > $1 order by id",
                     &[&since],
                     |row| Ok(row.get::<_, String>(0)),
                 )
                 .await?
-                .into_iter()
-                .collect();
-                let clusters = cluster_inputs(&tx, &ids).await?;
-                let gone = ids
-                    .into_iter()
-                    .filter(|id| !clusters.contains_key(id))
-                    .collect();
-                FleetUpdate::Changed {
-                    version,
-                    clusters,
-                    gone,
-                }
             }
             None => {
-                let ids: BTreeSet<String> = find_all(&tx, "select id from clusters", &[], |row| {
+                find_all(&tx, "select id from clusters order by id", &[], |row| {
                     Ok(row.get::<_, String>(0))
                 })
                 .await?
-                .into_iter()
-                .collect();
-                FleetUpdate::Everything {
-                    version,
-                    clusters: cluster_inputs(&tx, &ids).await?,
-                }
             }
         };
+        let mut gone = BTreeSet::new();
+        for chunk in ids.chunks(BATCH) {
+            let wanted: BTreeSet<String> = chunk.iter().cloned().collect();
+            let (clusters, catalog) = clusters_with_catalog(&tx, &wanted).await?;
+            let found: BTreeSet<&str> = clusters.iter().map(|c| c.id.as_str()).collect();
+            gone.extend(
+                chunk
+                    .iter()
+                    .filter(|id| !found.contains(id.as_str()))
+                    .cloned(),
+            );
+            batches
+                .send(ClusterBatch { clusters, catalog })
+                .await
+                .map_err(|_| {
+                    StoreError::Unexpected(anyhow::anyhow!("the snapshot stopped taking clusters"))
+                })?;
+        }
         tx.commit().await?;
-        Ok(update)
+        Ok(match since {
+            Some(_) => FleetUpdate::Changed { version, gone },
+            None => FleetUpdate::Everything { version },
+        })
     }
 }

@@ -254,6 +254,7 @@ async fn insert_references(
 impl Resource for Cluster {
     const KIND: &'static str = "cluster";
     const AUDIT_KIND: &'static str = "cluster";
+    const WRITES_CLUSTER_ROWS: bool = true;
     type Filter = ClusterFilter;
 
     fn id(&self) -> &str {

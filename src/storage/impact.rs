@@ -6,61 +6,106 @@ use std::collections::{BTreeMap, BTreeSet};
 use deadpool_postgres::GenericClient;
 
 use super::{StoreError, clusters, components, namespaces, rolebindings};
+use crate::domain::Cluster;
 use crate::domain::impact::{Catalog, ClusterInputs};
 
-/// Inputs of the clusters with these ids that exist, by id. A fixed number of queries,
-/// however many clusters.
+/// The clusters a write reaches, with the catalog entries they reference, read inside the
+/// write's transaction.
+pub(super) struct Reached {
+    clusters: Vec<Cluster>,
+    catalog: Catalog,
+}
+
+impl Reached {
+    /// The clusters with these ids that exist. A fixed number of queries, however many.
+    pub(super) async fn read(
+        client: &impl GenericClient,
+        cluster_ids: &BTreeSet<String>,
+    ) -> Result<Self, StoreError> {
+        let (clusters, catalog) = clusters_with_catalog(client, cluster_ids).await?;
+        Ok(Self { clusters, catalog })
+    }
+
+    /// The same clusters after a write that changed only catalog entries: their own rows
+    /// are as they were, so only what they reference is read again.
+    pub(super) async fn after_catalog_write(
+        self,
+        client: &impl GenericClient,
+    ) -> Result<Self, StoreError> {
+        let catalog = catalog_for(client, &self.clusters).await?;
+        Ok(Self {
+            clusters: self.clusters,
+            catalog,
+        })
+    }
+
+    /// Each cluster's inputs, by id.
+    pub(super) fn inputs(&self) -> Result<BTreeMap<String, ClusterInputs>, StoreError> {
+        self.clusters
+            .iter()
+            .map(|cluster| Ok((cluster.id.to_string(), compute(cluster, &self.catalog)?)))
+            .collect()
+    }
+}
+
+/// Inputs of the clusters with these ids that exist, by id.
 pub(super) async fn cluster_inputs(
     client: &impl GenericClient,
     cluster_ids: &BTreeSet<String>,
 ) -> Result<BTreeMap<String, ClusterInputs>, StoreError> {
+    Reached::read(client, cluster_ids).await?.inputs()
+}
+
+/// A cluster's inputs from data read back from the database.
+pub(crate) fn compute(cluster: &Cluster, catalog: &Catalog) -> Result<ClusterInputs, StoreError> {
+    ClusterInputs::compute(cluster, catalog).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// The clusters with these ids that exist, and the catalog entries they reference.
+pub(super) async fn clusters_with_catalog(
+    client: &impl GenericClient,
+    cluster_ids: &BTreeSet<String>,
+) -> Result<(Vec<Cluster>, Catalog), StoreError> {
     if cluster_ids.is_empty() {
-        return Ok(BTreeMap::new());
+        return Ok((Vec::new(), Catalog::default()));
     }
     let ids: Vec<&str> = cluster_ids.iter().map(String::as_str).collect();
     let clusters = clusters::find_many(client, &ids).await?;
+    let catalog = catalog_for(client, &clusters).await?;
+    Ok((clusters, catalog))
+}
 
-    let mut wanted_components = BTreeSet::new();
-    let mut wanted_namespaces = BTreeSet::new();
-    let mut wanted_rolebindings = BTreeSet::new();
-    for cluster in &clusters {
-        wanted_components.extend(cluster.platform_components.iter().map(|r| r.id.as_str()));
-        wanted_namespaces.extend(cluster.namespaces.iter().map(|n| n.as_str()));
-        wanted_rolebindings.extend(cluster.rolebindings.iter().map(|r| r.as_str()));
+/// The catalog entries these clusters reference.
+async fn catalog_for(
+    client: &impl GenericClient,
+    clusters: &[Cluster],
+) -> Result<Catalog, StoreError> {
+    let mut components = BTreeSet::new();
+    let mut namespaces = BTreeSet::new();
+    let mut rolebindings = BTreeSet::new();
+    for cluster in clusters {
+        components.extend(cluster.platform_components.iter().map(|r| r.id.as_str()));
+        namespaces.extend(cluster.namespaces.iter().map(|n| n.as_str()));
+        rolebindings.extend(cluster.rolebindings.iter().map(|r| r.as_str()));
     }
-    let as_vec =
-        |set: BTreeSet<&str>| -> Vec<String> { set.into_iter().map(str::to_owned).collect() };
-    let (wanted_components, wanted_namespaces, wanted_rolebindings) = (
-        as_vec(wanted_components),
-        as_vec(wanted_namespaces),
-        as_vec(wanted_rolebindings),
-    );
-    fn refs(v: &[String]) -> Vec<&str> {
-        v.iter().map(String::as_str).collect()
+    fn ids(set: BTreeSet<&str>) -> Vec<&str> {
+        set.into_iter().collect()
     }
-    let catalog = Catalog {
-        components: components::find_many(client, &refs(&wanted_components))
+    Ok(Catalog {
+        components: components::find_many(client, &ids(components))
             .await?
             .into_iter()
             .map(|c| (c.id.clone(), c))
             .collect(),
-        namespaces: namespaces::find_many(client, &refs(&wanted_namespaces))
+        namespaces: namespaces::find_many(client, &ids(namespaces))
             .await?
             .into_iter()
             .map(|n| (n.id.clone(), n))
             .collect(),
-        rolebindings: rolebindings::find_many(client, &refs(&wanted_rolebindings))
+        rolebindings: rolebindings::find_many(client, &ids(rolebindings))
             .await?
             .into_iter()
             .map(|r| (r.id.clone(), r))
             .collect(),
-    };
-    clusters
-        .iter()
-        .map(|cluster| {
-            let inputs = ClusterInputs::compute(cluster, &catalog)
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            Ok((cluster.id.to_string(), inputs))
-        })
-        .collect()
+    })
 }

@@ -209,6 +209,9 @@ pub trait Resource: Sized + Clone + PartialEq {
     const KIND: &'static str;
     /// In the audit log: "cluster", "platform_component" ...
     const AUDIT_KIND: &'static str;
+    /// Whether writing this kind changes cluster rows. Writes of catalog entries change
+    /// only what clusters resolve to, so their checks need not read the clusters twice.
+    const WRITES_CLUSTER_ROWS: bool = false;
     type Filter;
 
     fn id(&self) -> &str;

@@ -9,7 +9,7 @@ use deadpool_postgres::Transaction;
 use serde_json::Value;
 
 use super::audit::{self, NewRecord};
-use super::impact::cluster_inputs;
+use super::impact::{Reached, cluster_inputs};
 use super::{Resource, Store, StoreError, Versioned};
 use crate::domain::impact::{self, ClusterChange, ClusterInputs, FluxLimits};
 use crate::domain::validation::Rejection;
@@ -341,11 +341,9 @@ async fn apply<R: Resource + Document>(
     }
 
     let affected: BTreeSet<String> = R::dependent_clusters(tx, id).await?.into_iter().collect();
-    let report_changes = matches!(reach.checks, Checks::Now);
-    let before = if report_changes {
-        cluster_inputs(tx, &affected).await?
-    } else {
-        BTreeMap::new()
+    let reached_before = match reach.checks {
+        Checks::Now => Some(Reached::read(tx, &affected).await?),
+        Checks::Deferred => None,
     };
 
     let last = audit::last_revision(tx, R::AUDIT_KIND, id).await?;
@@ -395,13 +393,19 @@ async fn apply<R: Resource + Document>(
         }
     };
 
-    let changes = match reach.checks {
-        Checks::Now => {
-            let after = cluster_inputs(tx, &affected).await?;
+    let changes = match reached_before {
+        Some(reached_before) => {
+            let before = reached_before.inputs()?;
+            let reached_after = if R::WRITES_CLUSTER_ROWS {
+                Reached::read(tx, &affected).await?
+            } else {
+                reached_before.after_catalog_write(tx).await?
+            };
+            let after = reached_after.inputs()?;
             refuse_violations(after.values(), context.limits)?;
             changes_between(&affected, &before, &after)
         }
-        Checks::Deferred => Vec::new(),
+        None => Vec::new(),
     };
     reach.clusters.extend(affected);
 

@@ -592,3 +592,93 @@ async fn responses_carry_a_strong_etag_honour_if_none_match_and_come_gzipped_on_
         304
     );
 }
+
+/// A replica's first load reads the fleet a batch of clusters at a time, and a catalog change
+/// that reaches every cluster is rebuilt the same way: with more clusters than one batch,
+/// every cluster is still served exactly as the server that made the writes serves it.
+#[tokio::test]
+async fn a_replica_loads_and_follows_a_fleet_larger_than_one_batch() {
+    const CLUSTERS: usize = 600;
+    let writer = spawn_app().await;
+    let dir = crate::process::tempdir();
+    let file = dir.join("fleet.json");
+    let clusters: Vec<Value> = (0..CLUSTERS)
+        .map(|n| {
+            let mut body = cluster(&format!("c{n:03}"), &["base", "app"]);
+            body["environment"] = json!(["dev", "prod"][n % 2]);
+            body["namespaces"] = json!([{"id": format!("ns-{}", n % 3)}]);
+            body
+        })
+        .collect();
+    std::fs::write(
+        &file,
+        json!({
+            "platform_components": [component("base", &[]), component("app", &["base"])],
+            "namespaces": (0..3).map(|n| json!({"id": format!("ns-{n}")})).collect::<Vec<_>>(),
+            "clusters": clusters,
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_flux-catalog"))
+        .args(["seed", file.to_str().unwrap()])
+        .env("DATABASE_URL", &writer.db.connection_string)
+        .env("AUTH_TOKEN", "unused")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+
+    let reader = writer
+        .sibling(|env| {
+            env.insert("API_MODE".into(), "read-only".into());
+        })
+        .await;
+    let fleet = reader.flux("/api/v2/flux/clusters").await;
+    assert_eq!(fleet.body["inputs"].as_array().unwrap().len(), CLUSTERS);
+    // The writer follows the seed (written by another process) through the change log.
+    let last = "/api/v2/flux/clusters/c599.k8s.example.com/platform-components";
+    for _ in 0..100 {
+        if writer.flux(last).await.status == 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(fleet.text, writer.flux("/api/v2/flux/clusters").await.text);
+    for n in 0..CLUSTERS {
+        for endpoint in ["platform-components", "namespaces"] {
+            let path = format!("/api/v2/flux/clusters/c{n:03}.k8s.example.com/{endpoint}");
+            let served = reader.flux(&path).await;
+            assert_eq!(served.status, 200, "{path}");
+            assert_eq!(served.text, writer.flux(&path).await.text, "{path}");
+        }
+    }
+
+    let r = writer
+        .patch("/platform_components/base", &json!({"oci_tag": "2.0.0"}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.header("x-flux-changed-clusters"), Some("600"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut behind: Vec<usize> = (0..CLUSTERS).collect();
+    while !behind.is_empty() && std::time::Instant::now() < deadline {
+        let mut still = Vec::new();
+        for n in behind {
+            let path = format!("/api/v2/flux/clusters/c{n:03}.k8s.example.com/platform-components");
+            if input(&reader.flux(&path).await, "base")["source"]["oci_tag"] != "2.0.0" {
+                still.push(n);
+            }
+        }
+        behind = still;
+    }
+    assert!(
+        behind.is_empty(),
+        "{} clusters never showed the change",
+        behind.len()
+    );
+    assert_eq!(
+        reader.flux("/api/v2/flux/clusters").await.text,
+        fleet.text,
+        "a catalog change leaves the fleet listing as it was"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
