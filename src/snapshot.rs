@@ -87,7 +87,7 @@ struct Built {
     responses: Arc<ClusterResponses>,
 }
 
-fn build(inputs: ClusterInputs) -> Built {
+fn build(inputs: ClusterInputs<'_>) -> Built {
     Built {
         id: inputs.summary.id.to_string(),
         responses: Arc::new(ClusterResponses {

@@ -43,11 +43,11 @@ impl fmt::Display for Endpoint {
 /// Everything Flux receives about one cluster: its three endpoints' inputs and its entry in
 /// the fleet listing.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ClusterInputs {
+pub struct ClusterInputs<'a> {
     pub summary: ClusterInput,
-    pub platform_components: Vec<PlatformComponentInput>,
-    pub namespaces: Vec<NamespaceInput>,
-    pub rolebindings: Vec<RoleBindingInput>,
+    pub platform_components: Vec<PlatformComponentInput<'a>>,
+    pub namespaces: Vec<NamespaceInput<'a>>,
+    pub rolebindings: Vec<RoleBindingInput<'a>>,
 }
 
 /// The catalog entries a set of clusters references, for computing their inputs.
@@ -58,8 +58,9 @@ pub struct Catalog {
     pub rolebindings: BTreeMap<RoleBindingId, RoleBinding>,
 }
 
-impl ClusterInputs {
-    pub fn compute(cluster: &Cluster, catalog: &Catalog) -> Result<Self, DanglingReference> {
+impl<'a> ClusterInputs<'a> {
+    /// Borrows from `cluster` and `catalog`.
+    pub fn compute(cluster: &'a Cluster, catalog: &'a Catalog) -> Result<Self, DanglingReference> {
         Ok(Self {
             summary: merge::cluster_inputs([cluster]).remove(0),
             platform_components: merge::platform_component_inputs(cluster, |id| {
@@ -80,19 +81,19 @@ trait Input: Serialize + PartialEq {
     fn input_id(&self) -> &str;
 }
 
-impl Input for PlatformComponentInput {
+impl Input for PlatformComponentInput<'_> {
     fn input_id(&self) -> &str {
         self.id.as_str()
     }
 }
 
-impl Input for NamespaceInput {
+impl Input for NamespaceInput<'_> {
     fn input_id(&self) -> &str {
         self.id.as_str()
     }
 }
 
-impl Input for RoleBindingInput {
+impl Input for RoleBindingInput<'_> {
     fn input_id(&self) -> &str {
         self.id.as_str()
     }
@@ -207,7 +208,7 @@ impl fmt::Display for Violation {
 }
 
 /// Every rule `inputs` break, in a stable order.
-pub fn check(inputs: &ClusterInputs, limits: FluxLimits) -> Vec<Violation> {
+pub fn check(inputs: &ClusterInputs<'_>, limits: FluxLimits) -> Vec<Violation> {
     let cluster = inputs.cluster();
     let mut violations = Vec::new();
 
@@ -217,7 +218,7 @@ pub fn check(inputs: &ClusterInputs, limits: FluxLimits) -> Vec<Violation> {
         .map(|c| (c.id.as_str(), c.enabled))
         .collect();
     for component in inputs.platform_components.iter().filter(|c| c.enabled) {
-        for dependency in &component.depends_on {
+        for dependency in component.depends_on {
             match enabled.get(dependency.as_str()) {
                 Some(true) => {}
                 state => violations.push(Violation::MissingDependency {
@@ -317,14 +318,17 @@ pub struct FieldChange {
 /// The difference between a cluster's inputs before and after a change (`None` when the
 /// cluster does not exist on that side); `None` when nothing Flux receives changes.
 pub fn diff(
-    before: Option<&ClusterInputs>,
-    after: Option<&ClusterInputs>,
+    before: Option<&ClusterInputs<'_>>,
+    after: Option<&ClusterInputs<'_>>,
 ) -> Option<ClusterChange> {
     let side = after.or(before)?;
     if before == after {
         return None;
     }
-    fn of<T>(inputs: Option<&ClusterInputs>, pick: fn(&ClusterInputs) -> &[T]) -> &[T] {
+    fn of<'s, 'a, T>(
+        inputs: Option<&'s ClusterInputs<'a>>,
+        pick: impl FnOnce(&'s ClusterInputs<'a>) -> &'s [T],
+    ) -> &'s [T] {
         inputs.map_or(&[], pick)
     }
     let endpoints: BTreeMap<Endpoint, EndpointChange> = [
@@ -487,20 +491,37 @@ mod tests {
         }
     }
 
-    fn inputs(refs: Vec<ComponentRef>, components: &[PlatformComponent]) -> ClusterInputs {
-        ClusterInputs::compute(&cluster(refs), &catalog(components)).unwrap()
+    /// A cluster and the catalog it references; its inputs borrow from it.
+    struct Member {
+        cluster: Cluster,
+        catalog: Catalog,
+    }
+
+    impl Member {
+        fn inputs(&self) -> ClusterInputs<'_> {
+            ClusterInputs::compute(&self.cluster, &self.catalog).unwrap()
+        }
+    }
+
+    fn member(refs: Vec<ComponentRef>, components: &[PlatformComponent]) -> Member {
+        Member {
+            cluster: cluster(refs),
+            catalog: catalog(components),
+        }
     }
 
     #[test]
     fn an_enabled_component_needs_its_dependencies_referenced_and_enabled() {
         let components = [component("base", &[]), component("app", &["base"])];
-        let ok = inputs(
+        let ok = member(
             vec![reference("base", true), reference("app", true)],
             &components,
         );
+        let ok = ok.inputs();
         assert!(check(&ok, FluxLimits::default()).is_empty());
 
-        let missing = inputs(vec![reference("app", true)], &components);
+        let missing = member(vec![reference("app", true)], &components);
+        let missing = missing.inputs();
         assert!(matches!(
             check(&missing, FluxLimits::default()).as_slice(),
             [Violation::MissingDependency {
@@ -509,10 +530,11 @@ mod tests {
             }]
         ));
 
-        let disabled = inputs(
+        let disabled = member(
             vec![reference("base", false), reference("app", true)],
             &components,
         );
+        let disabled = disabled.inputs();
         let violations = check(&disabled, FluxLimits::default());
         assert!(matches!(
             violations.as_slice(),
@@ -524,10 +546,11 @@ mod tests {
             violations[0]
         );
 
-        let both_off = inputs(
+        let both_off = member(
             vec![reference("base", false), reference("app", false)],
             &components,
         );
+        let both_off = both_off.inputs();
         assert!(
             check(&both_off, FluxLimits::default()).is_empty(),
             "a disabled component needs nothing"
@@ -537,10 +560,11 @@ mod tests {
     #[test]
     fn limits_on_input_count_and_response_size() {
         let components: Vec<_> = (0..5).map(|i| component(&format!("c{i}"), &[])).collect();
-        let all = inputs(
+        let all = member(
             (0..5).map(|i| reference(&format!("c{i}"), true)).collect(),
             &components,
         );
+        let all = all.inputs();
         let limits = FluxLimits {
             max_inputs: 4,
             max_response_bytes: 400,
@@ -564,15 +588,17 @@ mod tests {
 
     #[test]
     fn the_diff_names_changed_fields_with_old_and_new_values() {
-        let before = inputs(
+        let before = member(
             vec![reference("a", true), reference("b", true)],
             &[component("a", &[]), component("b", &[])],
         );
+        let before = before.inputs();
         let mut tagged = component("a", &[]);
         tagged.oci_tag = "2.0.0".to_owned();
         let mut refs = vec![reference("a", true), reference("c", true)];
         refs[0].patches = Some(json!({"replicas": 2}).as_object().unwrap().clone());
-        let after = inputs(refs, &[tagged, component("c", &[])]);
+        let after = member(refs, &[tagged, component("c", &[])]);
+        let after = after.inputs();
 
         let change = diff(Some(&before), Some(&after)).unwrap();
         assert_eq!(change.cluster.as_str(), "c1");
@@ -595,7 +621,8 @@ mod tests {
 
     #[test]
     fn nothing_changes_means_no_change_and_a_new_cluster_is_all_added() {
-        let a = inputs(vec![reference("a", true)], &[component("a", &[])]);
+        let a = member(vec![reference("a", true)], &[component("a", &[])]);
+        let a = a.inputs();
         assert_eq!(diff(Some(&a), Some(&a)), None);
         let created = diff(None, Some(&a)).unwrap();
         assert_eq!(created.endpoints[&Endpoint::Clusters].added.len(), 1);

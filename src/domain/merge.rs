@@ -14,6 +14,7 @@
 //! - namespaces, rolebindings and clusters: by id.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::LazyLock;
 
 use serde::Serialize;
 
@@ -56,49 +57,53 @@ impl<T: Serialize> FluxInputs<'_, T> {
     }
 }
 
+// Inputs borrow from the cluster and catalog entries they are computed from: a fleet's
+// inputs are computed on every write and every snapshot rebuild, and kept only long enough
+// to be serialised or compared.
+
 /// The cluster an input is for, as templates see it (`inputs.cluster.name` ...).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ClusterInfo {
-    pub name: ClusterName,
-    pub dns: ClusterDns,
-    pub environment: String,
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ClusterInfo<'a> {
+    pub name: &'a ClusterName,
+    pub dns: &'a ClusterDns,
+    pub environment: &'a str,
 }
 
 /// One platform component as a cluster installs it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PlatformComponentInput {
-    pub id: ComponentId,
-    pub component_path: String,
-    pub component_version: String,
+pub struct PlatformComponentInput<'a> {
+    pub id: &'a ComponentId,
+    pub component_path: &'a str,
+    pub component_version: &'a str,
     pub cluster_env_enabled: bool,
-    pub depends_on: Vec<ComponentId>,
+    pub depends_on: &'a [ComponentId],
     pub enabled: bool,
-    pub patches: Patches,
-    pub cluster: ClusterInfo,
-    pub source: OciSource,
+    pub patches: &'a Patches,
+    pub cluster: ClusterInfo<'a>,
+    pub source: OciSource<'a>,
 }
 
 /// Where the component's chart or artifact comes from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct OciSource {
-    pub oci_url: String,
-    pub oci_tag: String,
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct OciSource<'a> {
+    pub oci_url: &'a str,
+    pub oci_tag: &'a str,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct NamespaceInput {
-    pub id: NamespaceId,
-    pub labels: BTreeMap<String, String>,
-    pub annotations: BTreeMap<String, String>,
-    pub cluster: ClusterInfo,
+pub struct NamespaceInput<'a> {
+    pub id: &'a NamespaceId,
+    pub labels: &'a BTreeMap<String, String>,
+    pub annotations: &'a BTreeMap<String, String>,
+    pub cluster: ClusterInfo<'a>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RoleBindingInput {
-    pub id: RoleBindingId,
-    pub role: String,
-    pub subjects: Vec<Subject>,
-    pub cluster: ClusterInfo,
+pub struct RoleBindingInput<'a> {
+    pub id: &'a RoleBindingId,
+    pub role: &'a str,
+    pub subjects: &'a [Subject],
+    pub cluster: ClusterInfo<'a>,
 }
 
 /// One cluster in the fleet listing used by management-cluster provisioners.
@@ -120,13 +125,16 @@ pub struct DanglingReference {
     pub id: String,
 }
 
-pub fn cluster_info(cluster: &Cluster) -> ClusterInfo {
+pub fn cluster_info(cluster: &Cluster) -> ClusterInfo<'_> {
     ClusterInfo {
-        name: cluster.cluster_name.clone(),
-        dns: cluster.cluster_dns.clone(),
-        environment: cluster.environment.clone(),
+        name: &cluster.cluster_name,
+        dns: &cluster.cluster_dns,
+        environment: &cluster.environment,
     }
 }
+
+/// What a component without patches on a cluster gets: `{}`.
+static NO_PATCHES: LazyLock<Patches> = LazyLock::new(Patches::new);
 
 /// Merges the catalog into a cluster's platform component references.
 ///
@@ -139,10 +147,10 @@ pub fn cluster_info(cluster: &Cluster) -> ClusterInfo {
 ///   replace nothing in the catalog; they are handed to the templates as given.
 ///
 /// Ordered dependencies first (see the module documentation).
-pub fn platform_component_inputs<'c>(
-    cluster: &Cluster,
-    catalog: impl Fn(&ComponentId) -> Option<&'c PlatformComponent>,
-) -> Result<Vec<PlatformComponentInput>, DanglingReference> {
+pub fn platform_component_inputs<'a>(
+    cluster: &'a Cluster,
+    catalog: impl Fn(&ComponentId) -> Option<&'a PlatformComponent>,
+) -> Result<Vec<PlatformComponentInput<'a>>, DanglingReference> {
     let info = cluster_info(cluster);
     let mut merged = Vec::with_capacity(cluster.platform_components.len());
     for reference in &cluster.platform_components {
@@ -152,23 +160,20 @@ pub fn platform_component_inputs<'c>(
             id: reference.id.to_string(),
         })?;
         merged.push(PlatformComponentInput {
-            id: reference.id.clone(),
+            id: &reference.id,
             component_path: reference
                 .component_path
-                .clone()
-                .unwrap_or_else(|| component.component_path.clone()),
-            component_version: component.component_version.clone(),
+                .as_deref()
+                .unwrap_or(&component.component_path),
+            component_version: &component.component_version,
             cluster_env_enabled: component.cluster_env_enabled,
-            depends_on: component.depends_on.clone(),
+            depends_on: &component.depends_on,
             enabled: reference.enabled,
-            patches: reference.patches.clone().unwrap_or_default(),
-            cluster: info.clone(),
+            patches: reference.patches.as_ref().unwrap_or(&NO_PATCHES),
+            cluster: info,
             source: OciSource {
-                oci_url: component.oci_url.clone(),
-                oci_tag: reference
-                    .oci_tag
-                    .clone()
-                    .unwrap_or_else(|| component.oci_tag.clone()),
+                oci_url: &component.oci_url,
+                oci_tag: reference.oci_tag.as_deref().unwrap_or(&component.oci_tag),
             },
         });
     }
@@ -177,7 +182,7 @@ pub fn platform_component_inputs<'c>(
 
 /// Kahn's algorithm with the ready set kept sorted by id, so ties resolve the same way
 /// every time.
-fn in_dependency_order(inputs: Vec<PlatformComponentInput>) -> Vec<PlatformComponentInput> {
+fn in_dependency_order(inputs: Vec<PlatformComponentInput<'_>>) -> Vec<PlatformComponentInput<'_>> {
     let position: BTreeMap<&str, usize> = inputs
         .iter()
         .enumerate()
@@ -214,7 +219,7 @@ fn in_dependency_order(inputs: Vec<PlatformComponentInput>) -> Vec<PlatformCompo
     }
     if order.len() < inputs.len() {
         let mut in_cycle: Vec<usize> = (0..inputs.len()).filter(|i| waiting_on[*i] > 0).collect();
-        in_cycle.sort_by(|a, b| inputs[*a].id.cmp(&inputs[*b].id));
+        in_cycle.sort_by(|a, b| inputs[*a].id.cmp(inputs[*b].id));
         order.extend(in_cycle);
     }
     let mut slots: Vec<Option<PlatformComponentInput>> = inputs.into_iter().map(Some).collect();
@@ -225,10 +230,10 @@ fn in_dependency_order(inputs: Vec<PlatformComponentInput>) -> Vec<PlatformCompo
 }
 
 /// The cluster's namespaces with their definitions, by id.
-pub fn namespace_inputs<'n>(
-    cluster: &Cluster,
-    definitions: impl Fn(&NamespaceId) -> Option<&'n Namespace>,
-) -> Result<Vec<NamespaceInput>, DanglingReference> {
+pub fn namespace_inputs<'a>(
+    cluster: &'a Cluster,
+    definitions: impl Fn(&NamespaceId) -> Option<&'a Namespace>,
+) -> Result<Vec<NamespaceInput<'a>>, DanglingReference> {
     let info = cluster_info(cluster);
     let mut inputs = cluster
         .namespaces
@@ -240,22 +245,22 @@ pub fn namespace_inputs<'n>(
                 id: id.to_string(),
             })?;
             Ok(NamespaceInput {
-                id: namespace.id.clone(),
-                labels: namespace.labels.clone(),
-                annotations: namespace.annotations.clone(),
-                cluster: info.clone(),
+                id: &namespace.id,
+                labels: &namespace.labels,
+                annotations: &namespace.annotations,
+                cluster: info,
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    inputs.sort_by(|a, b| a.id.cmp(&b.id));
+    inputs.sort_by(|a, b| a.id.cmp(b.id));
     Ok(inputs)
 }
 
 /// The cluster's rolebindings with their definitions, by id.
-pub fn rolebinding_inputs<'r>(
-    cluster: &Cluster,
-    definitions: impl Fn(&RoleBindingId) -> Option<&'r RoleBinding>,
-) -> Result<Vec<RoleBindingInput>, DanglingReference> {
+pub fn rolebinding_inputs<'a>(
+    cluster: &'a Cluster,
+    definitions: impl Fn(&RoleBindingId) -> Option<&'a RoleBinding>,
+) -> Result<Vec<RoleBindingInput<'a>>, DanglingReference> {
     let info = cluster_info(cluster);
     let mut inputs = cluster
         .rolebindings
@@ -267,14 +272,14 @@ pub fn rolebinding_inputs<'r>(
                 id: id.to_string(),
             })?;
             Ok(RoleBindingInput {
-                id: binding.id.clone(),
-                role: binding.role.clone(),
-                subjects: binding.subjects.clone(),
-                cluster: info.clone(),
+                id: &binding.id,
+                role: &binding.role,
+                subjects: &binding.subjects,
+                cluster: info,
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    inputs.sort_by(|a, b| a.id.cmp(&b.id));
+    inputs.sort_by(|a, b| a.id.cmp(b.id));
     Ok(inputs)
 }
 
@@ -351,21 +356,22 @@ mod tests {
             .collect()
     }
 
-    fn merge(
-        cluster: &Cluster,
-        catalog: &HashMap<ComponentId, PlatformComponent>,
-    ) -> Vec<PlatformComponentInput> {
+    fn merge<'a>(
+        cluster: &'a Cluster,
+        catalog: &'a HashMap<ComponentId, PlatformComponent>,
+    ) -> Vec<PlatformComponentInput<'a>> {
         platform_component_inputs(cluster, |id| catalog.get(id)).unwrap()
     }
 
-    fn ids(inputs: &[PlatformComponentInput]) -> Vec<&str> {
+    fn ids<'a>(inputs: &[PlatformComponentInput<'a>]) -> Vec<&'a str> {
         inputs.iter().map(|i| i.id.as_str()).collect()
     }
 
     #[test]
     fn catalog_defaults_apply_when_the_cluster_overrides_nothing() {
         let catalog = catalog(&[component("cert-manager", &[])]);
-        let inputs = merge(&cluster(vec![reference("cert-manager")]), &catalog);
+        let member = cluster(vec![reference("cert-manager")]);
+        let inputs = merge(&member, &catalog);
         assert_eq!(
             serde_json::to_value(&inputs[0]).unwrap(),
             json!({
@@ -387,7 +393,8 @@ mod tests {
         let catalog = catalog(&[component("a", &[])]);
         let mut r = reference("a");
         r.oci_tag = Some("9.9.9".into());
-        let input = &merge(&cluster(vec![r]), &catalog)[0];
+        let member = cluster(vec![r]);
+        let input = &merge(&member, &catalog)[0];
         assert_eq!(input.source.oci_tag, "9.9.9");
         assert_eq!(input.component_path, "charts/a", "path not overridden");
     }
@@ -397,7 +404,8 @@ mod tests {
         let catalog = catalog(&[component("a", &[])]);
         let mut r = reference("a");
         r.component_path = Some("forks/a".into());
-        let input = &merge(&cluster(vec![r]), &catalog)[0];
+        let member = cluster(vec![r]);
+        let input = &merge(&member, &catalog)[0];
         assert_eq!(input.component_path, "forks/a");
         assert_eq!(input.source.oci_tag, "1.2.3", "tag not overridden");
     }
@@ -411,11 +419,12 @@ mod tests {
         let mut r = reference("b");
         r.oci_tag = Some("x".into());
         r.component_path = Some("y".into());
-        let inputs = merge(&cluster(vec![reference("a"), r]), &catalog);
+        let member = cluster(vec![reference("a"), r]);
+        let inputs = merge(&member, &catalog);
         let b = inputs.iter().find(|i| i.id.as_str() == "b").unwrap();
         assert_eq!(b.component_version, "latest");
         assert!(b.cluster_env_enabled);
-        assert_eq!(ids_of(&b.depends_on), ["a"]);
+        assert_eq!(ids_of(b.depends_on), ["a"]);
         assert_eq!(b.source.oci_url, "oci://registry.example.com/b");
     }
 
@@ -428,7 +437,8 @@ mod tests {
         let catalog = catalog(&[component("a", &[])]);
         let mut r = reference("a");
         r.enabled = false;
-        let inputs = merge(&cluster(vec![r]), &catalog);
+        let member = cluster(vec![r]);
+        let inputs = merge(&member, &catalog);
         assert_eq!(inputs.len(), 1);
         assert!(!inputs[0].enabled);
     }
@@ -443,7 +453,8 @@ mod tests {
                 .unwrap()
                 .clone(),
         );
-        let inputs = merge(&cluster(vec![a, reference("b")]), &catalog);
+        let member = cluster(vec![a, reference("b")]);
+        let inputs = merge(&member, &catalog);
         assert_eq!(
             Value::Object(inputs[0].patches.clone()),
             json!({"replicas": 2, "image.tag": "2"})
@@ -459,9 +470,9 @@ mod tests {
             component("mid", &[]),
             component("beta", &["alpha", "mid"]),
         ]);
-        let refs = ["beta", "mid", "alpha", "zeta"].map(reference).to_vec();
+        let member = cluster(["beta", "mid", "alpha", "zeta"].map(reference).to_vec());
         assert_eq!(
-            ids(&merge(&cluster(refs), &catalog)),
+            ids(&merge(&member, &catalog)),
             ["mid", "zeta", "alpha", "beta"]
         );
     }
@@ -473,10 +484,11 @@ mod tests {
             component("b", &[]),
             component("z", &[]),
         ]);
-        let inputs = merge(&cluster(vec![reference("b"), reference("a")]), &catalog);
+        let member = cluster(vec![reference("b"), reference("a")]);
+        let inputs = merge(&member, &catalog);
         assert_eq!(ids(&inputs), ["a", "b"]);
         assert_eq!(
-            ids_of(&inputs[0].depends_on),
+            ids_of(inputs[0].depends_on),
             ["z"],
             "depends_on still says what the catalog says"
         );
@@ -489,8 +501,8 @@ mod tests {
             component("y", &["x"]),
             component("a", &[]),
         ]);
-        let refs = ["y", "x", "a"].map(reference).to_vec();
-        assert_eq!(ids(&merge(&cluster(refs), &catalog)), ["a", "x", "y"]);
+        let member = cluster(["y", "x", "a"].map(reference).to_vec());
+        assert_eq!(ids(&merge(&member, &catalog)), ["a", "x", "y"]);
     }
 
     #[test]
@@ -500,8 +512,12 @@ mod tests {
             component("b", &["a"]),
             component("c", &[]),
         ]);
-        let first = merge(&cluster(["c", "b", "a"].map(reference).to_vec()), &catalog);
-        let second = merge(&cluster(["a", "c", "b"].map(reference).to_vec()), &catalog);
+        let (one, other) = (
+            cluster(["c", "b", "a"].map(reference).to_vec()),
+            cluster(["a", "c", "b"].map(reference).to_vec()),
+        );
+        let first = merge(&one, &catalog);
+        let second = merge(&other, &catalog);
         assert_eq!(
             serde_json::to_vec(&first).unwrap(),
             serde_json::to_vec(&second).unwrap()
@@ -658,7 +674,7 @@ mod tests {
             // Dependencies the cluster has come first.
             let position: BTreeMap<&str, usize> = inputs.iter().enumerate().map(|(i, x)| (x.id.as_str(), i)).collect();
             for (i, input) in inputs.iter().enumerate() {
-                for dependency in &input.depends_on {
+                for dependency in input.depends_on {
                     if let Some(&at) = position.get(dependency.as_str()) {
                         prop_assert!(at < i, "{} must come before {}", dependency, input.id);
                     }
@@ -669,9 +685,9 @@ mod tests {
             for reference in &cluster.platform_components {
                 let input = &inputs[position[reference.id.as_str()]];
                 let default = &catalog[&reference.id];
-                prop_assert_eq!(&input.source.oci_tag, reference.oci_tag.as_ref().unwrap_or(&default.oci_tag));
-                prop_assert_eq!(&input.component_path, reference.component_path.as_ref().unwrap_or(&default.component_path));
-                prop_assert_eq!(&input.patches, &reference.patches.clone().unwrap_or_default());
+                prop_assert_eq!(input.source.oci_tag, reference.oci_tag.as_deref().unwrap_or(&default.oci_tag));
+                prop_assert_eq!(input.component_path, reference.component_path.as_deref().unwrap_or(&default.component_path));
+                prop_assert_eq!(input.patches, &reference.patches.clone().unwrap_or_default());
                 prop_assert_eq!(input.enabled, reference.enabled);
             }
         }

@@ -38,7 +38,7 @@ pub struct ClusterBatch {
 
 impl ClusterBatch {
     /// The Flux inputs of one of the batch's clusters.
-    pub fn inputs(&self, cluster: &Cluster) -> Result<ClusterInputs, StoreError> {
+    pub fn inputs<'a>(&'a self, cluster: &'a Cluster) -> Result<ClusterInputs<'a>, StoreError> {
         compute(cluster, &self.catalog)
     }
 }

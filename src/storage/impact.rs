@@ -2,6 +2,7 @@
 //! and the difference a write reports see exactly what that transaction sees.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use deadpool_postgres::GenericClient;
 
@@ -12,7 +13,8 @@ use crate::domain::impact::{Catalog, ClusterInputs};
 /// The clusters a write reaches, with the catalog entries they reference, read inside the
 /// write's transaction.
 pub(super) struct Reached {
-    clusters: Vec<Cluster>,
+    /// Shared with the state after a catalog write, which has the same cluster rows.
+    clusters: Arc<Vec<Cluster>>,
     catalog: Catalog,
 }
 
@@ -23,24 +25,26 @@ impl Reached {
         cluster_ids: &BTreeSet<String>,
     ) -> Result<Self, StoreError> {
         let (clusters, catalog) = clusters_with_catalog(client, cluster_ids).await?;
-        Ok(Self { clusters, catalog })
+        Ok(Self {
+            clusters: Arc::new(clusters),
+            catalog,
+        })
     }
 
     /// The same clusters after a write that changed only catalog entries: their own rows
     /// are as they were, so only what they reference is read again.
     pub(super) async fn after_catalog_write(
-        self,
+        &self,
         client: &impl GenericClient,
     ) -> Result<Self, StoreError> {
-        let catalog = catalog_for(client, &self.clusters).await?;
         Ok(Self {
-            clusters: self.clusters,
-            catalog,
+            clusters: self.clusters.clone(),
+            catalog: catalog_for(client, &self.clusters).await?,
         })
     }
 
     /// Each cluster's inputs, by id.
-    pub(super) fn inputs(&self) -> Result<BTreeMap<String, ClusterInputs>, StoreError> {
+    pub(super) fn inputs(&self) -> Result<BTreeMap<String, ClusterInputs<'_>>, StoreError> {
         self.clusters
             .iter()
             .map(|cluster| Ok((cluster.id.to_string(), compute(cluster, &self.catalog)?)))
@@ -48,16 +52,11 @@ impl Reached {
     }
 }
 
-/// Inputs of the clusters with these ids that exist, by id.
-pub(super) async fn cluster_inputs(
-    client: &impl GenericClient,
-    cluster_ids: &BTreeSet<String>,
-) -> Result<BTreeMap<String, ClusterInputs>, StoreError> {
-    Reached::read(client, cluster_ids).await?.inputs()
-}
-
 /// A cluster's inputs from data read back from the database.
-pub(crate) fn compute(cluster: &Cluster, catalog: &Catalog) -> Result<ClusterInputs, StoreError> {
+pub(crate) fn compute<'a>(
+    cluster: &'a Cluster,
+    catalog: &'a Catalog,
+) -> Result<ClusterInputs<'a>, StoreError> {
     ClusterInputs::compute(cluster, catalog).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 

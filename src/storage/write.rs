@@ -9,7 +9,7 @@ use deadpool_postgres::Transaction;
 use serde_json::Value;
 
 use super::audit::{self, NewRecord};
-use super::impact::{Reached, cluster_inputs};
+use super::impact::Reached;
 use super::{Resource, Store, StoreError, Versioned};
 use crate::domain::impact::{self, ClusterChange, ClusterInputs, FluxLimits};
 use crate::domain::validation::Rejection;
@@ -441,8 +441,8 @@ async fn apply<R: Resource + Document>(
 }
 
 /// Every rule the clusters' inputs break, or nothing.
-fn refuse_violations<'a>(
-    inputs: impl IntoIterator<Item = &'a ClusterInputs>,
+fn refuse_violations<'s, 'a: 's>(
+    inputs: impl IntoIterator<Item = &'s ClusterInputs<'a>>,
     limits: FluxLimits,
 ) -> Result<(), StoreError> {
     let violations: Vec<_> = inputs
@@ -458,8 +458,8 @@ fn refuse_violations<'a>(
 
 fn changes_between(
     clusters: &BTreeSet<String>,
-    before: &BTreeMap<String, ClusterInputs>,
-    after: &BTreeMap<String, ClusterInputs>,
+    before: &BTreeMap<String, ClusterInputs<'_>>,
+    after: &BTreeMap<String, ClusterInputs<'_>>,
 ) -> Vec<ClusterChange> {
     clusters
         .iter()
@@ -527,8 +527,8 @@ impl Store {
             .await?,
             clusters: put_each(&tx, "clusters", &catalog.clusters, context, &mut affected).await?,
         };
-        let after = cluster_inputs(&tx, &affected).await?;
-        refuse_violations(after.values(), context.limits)?;
+        let reached = Reached::read(&tx, &affected).await?;
+        refuse_violations(reached.inputs()?.values(), context.limits)?;
         let changed = [
             &report.namespaces,
             &report.rolebindings,
