@@ -1,11 +1,15 @@
 -- wrk: GET platform-components of a uniformly random cluster per request.
 -- PATHS_FILE lists the paths (bench/fleet.py paths); TOKEN is sent as a bearer token
--- (nginx ignores it). Prints a JSON summary line at the end.
+-- (nginx ignores it); GZIP=1 adds Accept-Encoding: gzip, as Flux's Go client sends.
+-- Prints a JSON summary line at the end.
 local paths = {}
 for line in io.lines(os.getenv("PATHS_FILE")) do
   paths[#paths + 1] = line
 end
-local token = os.getenv("TOKEN") or ""
+local headers = { ["Authorization"] = "Bearer " .. (os.getenv("TOKEN") or "") }
+if os.getenv("GZIP") == "1" then
+  headers["Accept-Encoding"] = "gzip"
+end
 local thread_seed = 0
 
 function setup(thread)
@@ -19,7 +23,7 @@ end
 
 function request()
   local path = paths[math.random(#paths)]
-  return wrk.format("GET", path, { ["Authorization"] = "Bearer " .. token })
+  return wrk.format("GET", path, headers)
 end
 
 function done(summary, latency, requests)

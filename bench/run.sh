@@ -2,17 +2,20 @@
 # Benchmarks flux-catalog on a generated fleet, beside nginx serving the identical bodies as
 # static files (the physical limit of this machine for these responses).
 #
-#   bench/run.sh M          # fleet-M: 1,000 clusters (about 5 minutes)
-#   bench/run.sh L          # fleet-L: 10,000 clusters
-#   DURATION=30 CONNECTIONS=64 bench/run.sh M
+#   bench/run.sh M          # fleet-M: 1,000 clusters (about 7 minutes)
+#   bench/run.sh L          # fleet-L: 10,000 clusters (about 15 minutes)
+#   DURATION=30 CONNECTIONS=64 ROUNDS=5 bench/run.sh M
 #
-# The server and nginx are pinned to core 0, wrk to core 1 (taskset). Results go to
-# target/bench-<size>/results.json; bench/RESULTS.md records them.
+# Throughput: the server (with its embedded PostgreSQL) and nginx on core 0, wrk on core 1,
+# once without and once with Accept-Encoding: gzip. Propagation: the writing server (and
+# its PostgreSQL) on core 0, the read-only replica and the measuring client on core 1. Results go to target/bench-<size>/results.json;
+# bench/RESULTS.md records them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 size="${1:-M}"
 duration="${DURATION:-30}"
 connections="${CONNECTIONS:-64}"
+rounds="${ROUNDS:-5}"
 target="${CARGO_TARGET_DIR:-target}"
 work="$target/bench-$size"
 token=bench-token
@@ -37,30 +40,33 @@ cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; w
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+rss_mib() { awk '/VmRSS/ {print int($2 / 1024)}' "/proc/$1/status"; }
 
-# serve PORT MODE LOG [extra env...]: the release binary on core 0, access log off.
+# serve CORES PORT MODE LOG [extra env...]: the release binary, access log off, one worker.
 serve() {
-  local port=$1 mode=$2 log=$3
-  shift 3
+  local cores=$1 port=$2 mode=$3 log=$4
+  shift 4
   env -u DATABASE_URL API_MODE="$mode" AUTH_TOKEN="$token" LISTEN_ADDR="127.0.0.1:$port" \
     FLUX_CATALOG_HTTP__WORKERS=1 FLUX_CATALOG_DATABASE__EMBEDDED_DATA_DIR="$work/postgres" \
     RUST_LOG="${SERVER_LOG:-info,flux_catalog::access=warn}" "$@" \
-    taskset -c 0 "$binary" serve 2>"$log" &
-  pids+=($!)
+    taskset -c "$cores" "$binary" serve 2>"$log" &
+  server_pid=$!
+  pids+=("$server_pid")
 }
 
 echo "--- fleet-$size: generate and load through the CRUD API" >&2
 python3 bench/fleet.py generate --size "$size" > "$work/dataset.json"
 python3 bench/fleet.py paths "$work/dataset.json" > "$work/paths.txt"
 port=$(free_port)
-serve "$port" crud "$work/server.log"
+serve 0 "$port" crud "$work/server.log"
+writer_pid=$server_pid
 python3 bench/fleet.py ready --url "http://127.0.0.1:$port" --timeout 120 >/dev/null
 load=$(python3 bench/fleet.py load "$work/dataset.json" --url "http://127.0.0.1:$port" --token "$token")
 echo "$load" >&2
 
-echo "--- nginx: the same bodies as static files" >&2
-body=$(python3 bench/fleet.py export "$work/dataset.json" --url "http://127.0.0.1:$port" --token "$token" --root "$work/www")
-echo "$body" >&2
+echo "--- nginx: the same bodies as static files, and their gzip encodings" >&2
+bodies=$(python3 bench/fleet.py export "$work/dataset.json" --url "http://127.0.0.1:$port" --token "$token" --root "$work/www")
+echo "$bodies" >&2
 nginx_port=$(free_port)
 mkdir -p "$work/nginx"
 cat > "$work/nginx/nginx.conf" <<NGINX
@@ -73,6 +79,7 @@ http {
   access_log off;
   default_type application/json;
   keepalive_requests 1000000;
+  gzip_static on;
   client_body_temp_path $work/nginx/tmp;
   server { listen 127.0.0.1:$nginx_port; root $work/www; }
 }
@@ -82,55 +89,70 @@ pids+=($!)
 sleep 1
 
 run_wrk() {
-  PATHS_FILE="$work/paths.txt" TOKEN="$token" taskset -c 1 \
+  PATHS_FILE="$work/paths.txt" TOKEN="$token" GZIP="$2" taskset -c 1 \
     wrk -t1 -c"$connections" -d"${duration}s" --latency -s bench/random-cluster.lua "$1" | tail -n 1
 }
 echo "--- wrk: $connections connections, ${duration}s, uniformly random clusters" >&2
-nginx_result=$(run_wrk "http://127.0.0.1:$nginx_port")
-echo "nginx:        $nginx_result" >&2
-server_result=$(run_wrk "http://127.0.0.1:$port")
-echo "flux-catalog: $server_result" >&2
-rss_kib=$(awk '/VmRSS/ {print $2}' "/proc/$(pgrep -f "$binary serve" | head -n1)/status")
-echo "resident memory after load: $((rss_kib / 1024)) MiB" >&2
+nginx_plain=$(run_wrk "http://127.0.0.1:$nginx_port" 0)
+echo "nginx:                $nginx_plain" >&2
+server_plain=$(run_wrk "http://127.0.0.1:$port" 0)
+echo "flux-catalog:         $server_plain" >&2
+nginx_gzip=$(run_wrk "http://127.0.0.1:$nginx_port" 1)
+echo "nginx, gzip:          $nginx_gzip" >&2
+server_gzip=$(run_wrk "http://127.0.0.1:$port" 1)
+echo "flux-catalog, gzip:   $server_gzip" >&2
+rss_after_load=$(rss_mib "$writer_pid")
+echo "resident memory after load: $rss_after_load MiB" >&2
 
-echo "--- propagation to a second replica: a change to every cluster's inputs" >&2
+echo "--- propagation to a replica on the other core: a change to every cluster's inputs" >&2
 reader_port=$(free_port)
 # The crud server runs the embedded PostgreSQL; the replica connects to its socket.
 database_url="host=$work/postgres.sock port=5432 user=postgres dbname=flux_catalog"
-serve "$reader_port" read-only "$work/reader.log" FLUX_CATALOG_DATABASE__MIGRATE_ON_START=false \
+serve 1 "$reader_port" read-only "$work/reader.log" FLUX_CATALOG_DATABASE__MIGRATE_ON_START=false \
   DATABASE_URL="$database_url"
 python3 bench/fleet.py ready --url "http://127.0.0.1:$reader_port" --timeout 120 >/dev/null
-propagation=$(python3 bench/fleet.py propagation "$work/dataset.json" \
+propagation=$(taskset -c 1 python3 bench/fleet.py propagation "$work/dataset.json" --rounds "$rounds" \
   --writer "http://127.0.0.1:$port" --reader "http://127.0.0.1:$reader_port" --token "$token")
 echo "$propagation" >&2
-reader_applied=$(grep -o 'rebuilt, [0-9]* removed, in [0-9]* ms' "$work/reader.log" | tail -n1)
-echo "reader log: $reader_applied" >&2
+grep -o 'updated to version [0-9]*: [0-9]* cluster(s) rebuilt, [0-9]* removed, in [0-9]* ms' "$work/reader.log" \
+  | tail -n "$rounds" | sed 's/^/reader: /' >&2
 
-echo "--- start-up to ready, with the database already loaded (embedded PostgreSQL start included)" >&2
-cleanup
-pids=()
-sleep 1
-restart_port=$(free_port)
-started=$(date +%s.%N)
-serve "$restart_port" crud "$work/restart.log"
-ready_after=$(python3 bench/fleet.py ready --url "http://127.0.0.1:$restart_port" --timeout 120)
-startup=$(python3 -c "import time; print(f'{time.time() - $started:.2f}')")
-echo "ready after ${startup}s (snapshot load: $(grep -o 'loaded to version [0-9]*: [0-9]* cluster(s) rebuilt, 0 removed, in [0-9]* ms' "$work/restart.log"))" >&2
-rss_after_start=$(awk '/VmRSS/ {print $2}' "/proc/$(pgrep -f "$binary serve" | head -n1)/status")
+# restart CORES LABEL: start-up to ready, with the database already loaded (the embedded
+# PostgreSQL's own start included).
+startups=()
+restart() {
+  cleanup
+  pids=()
+  sleep 1
+  local restart_port started ready_s loaded
+  restart_port=$(free_port)
+  started=$(date +%s.%N)
+  serve "$1" "$restart_port" crud "$work/restart-$2.log"
+  python3 bench/fleet.py ready --url "http://127.0.0.1:$restart_port" --timeout 120 >/dev/null
+  ready_s=$(python3 -c "import time; print(f'{time.time() - $started:.2f}')")
+  loaded=$(grep -o 'in [0-9]* ms' "$work/restart-$2.log" | head -n1)
+  echo "start-up ($2): ready after ${ready_s}s, snapshot loaded $loaded, $(rss_mib "$server_pid") MiB resident" >&2
+  startups+=("\"$2\": {\"ready_seconds\": $ready_s, \"rss_mib\": $(rss_mib "$server_pid")}")
+}
+echo "--- start-up to ready" >&2
+restart 0 one-core
+restart 0-1 two-cores
 
 cat > "$work/results.json" <<JSON
 {
   "size": "$size",
+  "commit": "$(git rev-parse --short HEAD)",
+  "machine": "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)",
   "load": "$load",
-  "bodies": "$body",
+  "bodies": "$bodies",
   "wrk_settings": {"connections": $connections, "seconds": $duration, "threads": 1},
-  "nginx": $nginx_result,
-  "flux_catalog": $server_result,
-  "rss_after_load_mib": $((rss_kib / 1024)),
+  "nginx": $nginx_plain,
+  "flux_catalog": $server_plain,
+  "nginx_gzip": $nginx_gzip,
+  "flux_catalog_gzip": $server_gzip,
+  "rss_after_load_mib": $rss_after_load,
   "propagation": $propagation,
-  "reader_log": "$reader_applied",
-  "startup_to_ready_seconds": $startup,
-  "rss_after_restart_mib": $((rss_after_start / 1024))
+  "startup": {$(IFS=,; echo "${startups[*]}")}
 }
 JSON
 cat "$work/results.json"
