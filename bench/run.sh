@@ -6,7 +6,8 @@
 #   bench/run.sh L          # fleet-L: 10,000 clusters (about 15 minutes)
 #   DURATION=30 CONNECTIONS=64 ROUNDS=5 bench/run.sh M
 #
-# Throughput: the server (with its embedded PostgreSQL) and nginx on core 0, wrk on core 1,
+# In-process first (bench/serving.rs): what a request costs computed per request versus
+# pre-serialised. Throughput: the server (with its embedded PostgreSQL) and nginx on core 0, wrk on core 1,
 # once without and once with Accept-Encoding: gzip. Propagation: the writing server (and
 # its PostgreSQL) on core 0, the read-only replica and the measuring client on core 1. Results go to target/bench-<size>/results.json;
 # bench/RESULTS.md records them.
@@ -57,6 +58,9 @@ serve() {
 echo "--- fleet-$size: generate and load through the CRUD API" >&2
 python3 bench/fleet.py generate --size "$size" > "$work/dataset.json"
 python3 bench/fleet.py paths "$work/dataset.json" > "$work/paths.txt"
+
+echo "--- in-process: a response computed per request versus pre-serialised" >&2
+cargo bench --locked --quiet --bench serving -- "$work/dataset.json" | tee "$work/serving.txt" >&2
 port=$(free_port)
 serve 0 "$port" crud "$work/server.log"
 writer_pid=$server_pid
