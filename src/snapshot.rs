@@ -151,8 +151,9 @@ impl Contents {
             self.by_dns.remove(&old);
         }
         self.by_dns.insert(dns, built.responses);
-        let summary = built.summary.clone();
-        self.summaries.insert(built.id, built.summary) != Some(summary)
+        let listing_changed = self.summaries.get(&built.id) != Some(&built.summary);
+        self.summaries.insert(built.id, built.summary);
+        listing_changed
     }
 
     /// Forgets a cluster; true when it was there.

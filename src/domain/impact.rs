@@ -232,30 +232,24 @@ pub fn check(inputs: &ClusterInputs<'_>, limits: FluxLimits) -> Vec<Violation> {
     }
 
     // Sizes are those of the bodies the endpoints send, counted without building them.
+    fn body_len<T: Serialize>(inputs: &[T]) -> usize {
+        FluxInputs { inputs }.json_len()
+    }
     let endpoints = [
         (
             Endpoint::PlatformComponents,
             inputs.platform_components.len(),
-            FluxInputs {
-                inputs: &inputs.platform_components,
-            }
-            .json_len(),
+            body_len(&inputs.platform_components),
         ),
         (
             Endpoint::Namespaces,
             inputs.namespaces.len(),
-            FluxInputs {
-                inputs: &inputs.namespaces,
-            }
-            .json_len(),
+            body_len(&inputs.namespaces),
         ),
         (
             Endpoint::Rolebindings,
             inputs.rolebindings.len(),
-            FluxInputs {
-                inputs: &inputs.rolebindings,
-            }
-            .json_len(),
+            body_len(&inputs.rolebindings),
         ),
     ];
     for (endpoint, count, bytes) in endpoints {

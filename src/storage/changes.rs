@@ -14,7 +14,7 @@ pub use super::write::CHANGES_CHANNEL;
 
 /// How the fleet changed since a version. The inputs of the clusters concerned are sent
 /// separately, in batches (see [`Store::fleet_since`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum FleetUpdate {
     /// Nothing since; `version` is the current one.
     UpToDate { version: i64 },
@@ -30,7 +30,7 @@ pub enum FleetUpdate {
 
 /// Clusters read together, with the catalog entries they reference. Their inputs are
 /// computed by whoever takes the batch, so that CPU work can happen off the reading task.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ClusterBatch {
     pub clusters: Vec<Cluster>,
     catalog: Catalog,

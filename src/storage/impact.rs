@@ -53,7 +53,7 @@ impl Reached {
 }
 
 /// A cluster's inputs from data read back from the database.
-pub(crate) fn compute<'a>(
+pub(super) fn compute<'a>(
     cluster: &'a Cluster,
     catalog: &'a Catalog,
 ) -> Result<ClusterInputs<'a>, StoreError> {
