@@ -75,6 +75,9 @@ pub struct DatabaseSettings {
     pub pool_size: usize,
     /// How long a request waits for a database connection before answering 503.
     pub wait_timeout: Duration,
+    /// How long one operation on the database (a read, a whole write, a batch of a
+    /// snapshot load) may take before the database counts as unavailable.
+    pub operation_timeout: Duration,
     /// Apply migrations at start-up (under an advisory lock). Turn off when a separate job
     /// migrates and the server's role has no DDL rights.
     pub migrate_on_start: bool,
@@ -133,6 +136,7 @@ struct RawDatabase {
     url: Option<String>,
     pool_size: usize,
     wait_timeout_ms: u64,
+    operation_timeout_ms: u64,
     migrate_on_start: bool,
     embedded_data_dir: PathBuf,
     embedded_bin_dir: Option<PathBuf>,
@@ -159,7 +163,7 @@ const PREFIX: &str = "FLUX_CATALOG";
 /// Read by the command line, not a setting.
 pub const CONFIG_FILE_VARIABLE: &str = "FLUX_CATALOG_CONFIG";
 
-const KNOWN_KEYS: [&str; 23] = [
+const KNOWN_KEYS: [&str; 24] = [
     "snapshot",
     "snapshot.poll_interval_ms",
     "snapshot.check_timeout_ms",
@@ -175,6 +179,7 @@ const KNOWN_KEYS: [&str; 23] = [
     "database.url",
     "database.pool_size",
     "database.wait_timeout_ms",
+    "database.operation_timeout_ms",
     "database.migrate_on_start",
     "database.embedded_data_dir",
     "database.embedded_bin_dir",
@@ -270,6 +275,12 @@ impl Settings {
                 "must be at least 1".to_owned(),
             ));
         }
+        if raw.database.operation_timeout_ms == 0 {
+            return Err(invalid(
+                "database.operation_timeout_ms",
+                "must be at least 1".to_owned(),
+            ));
+        }
         if raw.flux.max_inputs == 0 {
             return Err(invalid("flux.max_inputs", "must be at least 1".to_owned()));
         }
@@ -296,6 +307,7 @@ impl Settings {
                 url,
                 pool_size: raw.database.pool_size,
                 wait_timeout: Duration::from_millis(raw.database.wait_timeout_ms),
+                operation_timeout: Duration::from_millis(raw.database.operation_timeout_ms),
                 migrate_on_start: raw.database.migrate_on_start,
                 embedded_data_dir: raw.database.embedded_data_dir,
                 embedded_bin_dir: raw.database.embedded_bin_dir,
@@ -340,6 +352,7 @@ fn layers(
         .set_default("environments", Environments::default().as_slice().to_vec())?
         .set_default("database.pool_size", 16)?
         .set_default("database.wait_timeout_ms", 5000)?
+        .set_default("database.operation_timeout_ms", 30_000)?
         .set_default("database.migrate_on_start", true)?
         .set_default("database.embedded_data_dir", ".flux-catalog/postgres")?
         .set_default("http.max_body_bytes", 1024 * 1024)?
@@ -445,6 +458,7 @@ impl fmt::Debug for DatabaseSettings {
             )
             .field("pool_size", &self.pool_size)
             .field("wait_timeout", &self.wait_timeout)
+            .field("operation_timeout", &self.operation_timeout)
             .field("migrate_on_start", &self.migrate_on_start)
             .field("embedded_data_dir", &self.embedded_data_dir)
             .field("embedded_bin_dir", &self.embedded_bin_dir)
@@ -527,9 +541,11 @@ mod tests {
                 ("FLUX_CATALOG_HTTP__MAX_BODY_BYTES", "2048"),
                 ("FLUX_CATALOG_ENVIRONMENTS", "dev,prod"),
                 ("FLUX_CATALOG_DATABASE__MIGRATE_ON_START", "false"),
+                ("FLUX_CATALOG_DATABASE__OPERATION_TIMEOUT_MS", "2500"),
             ]),
         )
         .unwrap();
+        assert_eq!(s.database.operation_timeout, Duration::from_millis(2500));
         assert_eq!(s.api_mode, Mode::Crud);
         assert_eq!(s.listen_addr.port(), 9000);
         assert_eq!(s.http.max_body_bytes, 2048);
@@ -581,6 +597,10 @@ mod tests {
                 "DATABASE_URL",
             ),
             (("AUTH_TOKEN", "secret\n"), "AUTH_TOKEN"),
+            (
+                ("FLUX_CATALOG_DATABASE__OPERATION_TIMEOUT_MS", "0"),
+                "FLUX_CATALOG_DATABASE__OPERATION_TIMEOUT_MS",
+            ),
         ];
         for ((variable, value), named) in cases {
             let error = match Settings::load(None, &env(&[(variable, value)])) {

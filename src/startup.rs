@@ -84,6 +84,7 @@ impl Database {
             &PoolOptions {
                 max_size: settings.database.pool_size,
                 wait_timeout: settings.database.wait_timeout,
+                operation_timeout: settings.database.operation_timeout,
             },
         )?;
         Ok(Self {

@@ -16,9 +16,10 @@ pub enum AuthErrors {
     /// A bug or a broken database; the cause is in the server log only.
     #[response(status = 500, content_type = "application/problem+json")]
     Internal(Problem),
-    /// The database is unreachable; nothing was written (`STORE_UNAVAILABLE`). On the Flux
-    /// endpoints, which answer from memory: the first snapshot load has not succeeded yet
-    /// (`NOT_READY`).
+    /// The database is unreachable or did not answer in time (`STORE_UNAVAILABLE`); nothing
+    /// was written, unless the detail says a write was cut off while it may have been
+    /// committing. On the Flux endpoints, which answer from memory: the first snapshot load
+    /// has not succeeded yet (`NOT_READY`).
     #[response(status = 503, content_type = "application/problem+json",
         headers(("Retry-After" = String, description = "Seconds to wait before retrying")))]
     Unavailable(Problem),

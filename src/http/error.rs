@@ -54,7 +54,7 @@ pub enum ErrorCode {
     BreaksFlux,
     /// 500: a bug or a broken database; details are in the server log only.
     InternalError,
-    /// 503: the database is unreachable; nothing was written.
+    /// 503: the database is unreachable, or stopped answering mid-operation.
     StoreUnavailable,
     /// 503: `/ready` only: the service cannot serve yet; `detail` says why.
     NotReady,
@@ -250,6 +250,13 @@ pub enum ApiError {
     /// 503 `STORE_UNAVAILABLE`.
     #[error("the database is unavailable")]
     StoreUnavailable(#[source] anyhow::Error),
+    /// 503 `STORE_UNAVAILABLE`: the database stopped answering mid-operation.
+    #[error(
+        "the database did not answer within {} ms; a write that was committing may still \
+         take effect, so read the resource back before retrying",
+        .0.as_millis()
+    )]
+    StoreTimedOut(std::time::Duration),
     /// 503 `NOT_READY` (readiness probe).
     #[error("not ready: {0}")]
     NotReady(String),
@@ -277,7 +284,7 @@ impl ApiError {
             Self::UnsupportedMediaType { .. } => ErrorCode::UnsupportedMediaType,
             Self::ValidationFailed(_) => ErrorCode::ValidationFailed,
             Self::UnknownReference(_) => ErrorCode::UnknownReference,
-            Self::StoreUnavailable(_) => ErrorCode::StoreUnavailable,
+            Self::StoreUnavailable(_) | Self::StoreTimedOut(_) => ErrorCode::StoreUnavailable,
             Self::NotReady(_) => ErrorCode::NotReady,
             Self::Internal(_) => ErrorCode::InternalError,
         }
@@ -445,6 +452,12 @@ impl ResponseError for ApiError {
             Self::StoreUnavailable(cause) => {
                 log::warn!("database unavailable: {}", Chain(cause.as_ref()))
             }
+            Self::StoreTimedOut(after) => {
+                log::warn!(
+                    "database unavailable: no answer within {} ms",
+                    after.as_millis()
+                )
+            }
             _ => {}
         }
         let mut response = HttpResponse::build(self.status_code());
@@ -459,7 +472,7 @@ impl ResponseError for ApiError {
             Self::MethodNotAllowed { allow, .. } => {
                 response.insert_header((header::ALLOW, *allow));
             }
-            Self::StoreUnavailable(_) => {
+            Self::StoreUnavailable(_) | Self::StoreTimedOut(_) => {
                 response.insert_header((header::RETRY_AFTER, "5"));
             }
             Self::PreconditionFailed {
@@ -505,6 +518,7 @@ impl From<StoreError> for ApiError {
                 Self::Conflict
             }
             StoreError::Unavailable(cause) => Self::StoreUnavailable(cause),
+            StoreError::TimedOut(after) => Self::StoreTimedOut(after),
             StoreError::Corrupt(what) => {
                 Self::Internal(anyhow::anyhow!("corrupt stored data: {what}"))
             }

@@ -130,23 +130,26 @@ impl Store {
                               and ($4::text is null or action = $4)
                               and ($5::timestamptz is null or at >= $5)
                               and ($6::timestamptz is null or at <= $6)";
-        let client = self.client().await?;
-        list_page(
-            &client,
-            &format!("{SELECT} {WHERE}"),
-            "at desc, id desc",
-            &format!("select count(*) from audit_log {WHERE}"),
-            &[
-                &filter.kind,
-                &filter.resource_id,
-                &filter.actor,
-                &filter.action,
-                &filter.since,
-                &filter.until,
-            ],
-            page,
-            from_row,
-        )
+        self.bounded(async {
+            let client = self.client().await?;
+            list_page(
+                &client,
+                &format!("{SELECT} {WHERE}"),
+                "at desc, id desc",
+                &format!("select count(*) from audit_log {WHERE}"),
+                &[
+                    &filter.kind,
+                    &filter.resource_id,
+                    &filter.actor,
+                    &filter.action,
+                    &filter.since,
+                    &filter.until,
+                ],
+                page,
+                from_row,
+            )
+            .await
+        })
         .await
     }
 
@@ -157,16 +160,19 @@ impl Store {
         id: &str,
         page: Page,
     ) -> Result<Listed<AuditRecord>, StoreError> {
-        let client = self.client().await?;
-        list_page(
-            &client,
-            &format!("{SELECT} where kind = $1 and resource_id = $2"),
-            "revision desc",
-            "select count(*) from audit_log where kind = $1 and resource_id = $2",
-            &[&kind, &id],
-            page,
-            from_row,
-        )
+        self.bounded(async {
+            let client = self.client().await?;
+            list_page(
+                &client,
+                &format!("{SELECT} where kind = $1 and resource_id = $2"),
+                "revision desc",
+                "select count(*) from audit_log where kind = $1 and resource_id = $2",
+                &[&kind, &id],
+                page,
+                from_row,
+            )
+            .await
+        })
         .await
     }
 
@@ -177,10 +183,13 @@ impl Store {
         id: &str,
         revision: i64,
     ) -> Result<Option<AuditRecord>, StoreError> {
-        let client = self.client().await?;
-        let sql = format!("{SELECT} where kind = $1 and resource_id = $2 and revision = $3");
-        Ok(find_all(&client, &sql, &[&kind, &id, &revision], from_row)
-            .await?
-            .pop())
+        self.bounded(async {
+            let client = self.client().await?;
+            let sql = format!("{SELECT} where kind = $1 and resource_id = $2 and revision = $3");
+            Ok(find_all(&client, &sql, &[&kind, &id, &revision], from_row)
+                .await?
+                .pop())
+        })
+        .await
     }
 }

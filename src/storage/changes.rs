@@ -58,48 +58,60 @@ async fn current_version(client: &impl GenericClient) -> Result<i64, StoreError>
 impl Store {
     /// The change counter: the version of the last committed change.
     pub async fn change_counter(&self) -> Result<i64, StoreError> {
-        let client = self.client().await?;
-        current_version(&client).await
+        self.bounded(async {
+            let client = self.client().await?;
+            current_version(&client).await
+        })
+        .await
     }
 
     /// What changed after `since` (everything when `None`), read in one repeatable-read
     /// snapshot, so the inputs sent to `batches` are exactly those of the returned version.
+    /// Each step on the database is bounded by the operation timeout, not the whole: a
+    /// large fleet's first load takes as long as it takes.
     pub async fn fleet_since(
         &self,
         since: Option<i64>,
         batches: tokio::sync::mpsc::Sender<ClusterBatch>,
     ) -> Result<FleetUpdate, StoreError> {
         let mut client = self.client().await?;
-        let tx = client
-            .build_transaction()
-            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
+        let tx = self
+            .bounded(async {
+                Ok(client
+                    .build_transaction()
+                    .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+                    .read_only(true)
+                    .start()
+                    .await?)
+            })
             .await?;
-        let version = current_version(&tx).await?;
+        let version = self.bounded(current_version(&tx)).await?;
         let ids: Vec<String> = match since {
             Some(since) if since >= version => return Ok(FleetUpdate::UpToDate { version }),
             Some(since) => {
-                find_all(
+                self.bounded(find_all(
                     &tx,
                     "select distinct unnest(cluster_ids) as id from change_log
                       where version > $1 order by id",
                     &[&since],
                     |row| Ok(row.get::<_, String>(0)),
-                )
+                ))
                 .await?
             }
             None => {
-                find_all(&tx, "select id from clusters order by id", &[], |row| {
-                    Ok(row.get::<_, String>(0))
-                })
+                self.bounded(find_all(
+                    &tx,
+                    "select id from clusters order by id",
+                    &[],
+                    |row| Ok(row.get::<_, String>(0)),
+                ))
                 .await?
             }
         };
         let mut gone = BTreeSet::new();
         for chunk in ids.chunks(BATCH) {
             let wanted: BTreeSet<String> = chunk.iter().cloned().collect();
-            let (clusters, catalog) = clusters_with_catalog(&tx, &wanted).await?;
+            let (clusters, catalog) = self.bounded(clusters_with_catalog(&tx, &wanted)).await?;
             let found: BTreeSet<&str> = clusters.iter().map(|c| c.id.as_str()).collect();
             gone.extend(
                 chunk
@@ -114,7 +126,7 @@ impl Store {
                     StoreError::Unexpected(anyhow::anyhow!("the snapshot stopped taking clusters"))
                 })?;
         }
-        tx.commit().await?;
+        self.bounded(async { Ok(tx.commit().await?) }).await?;
         Ok(match since {
             Some(_) => FleetUpdate::Changed { version, gone },
             None => FleetUpdate::Everything { version },

@@ -101,6 +101,10 @@ pub enum StoreError {
     /// The database did not answer (down, unreachable, pool exhausted).
     #[error("database unavailable")]
     Unavailable(#[source] anyhow::Error),
+    /// An operation took longer than the configured bound: the database is stuck or
+    /// cut off. A write may still take effect if it was committing when this happened.
+    #[error("the database did not answer within {} ms", .0.as_millis())]
+    TimedOut(Duration),
     /// A stored row that does not parse back into the domain.
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
@@ -260,6 +264,7 @@ pub trait Resource: Sized + Clone + PartialEq {
 #[derive(Clone)]
 pub struct Store {
     pool: Pool,
+    operation_timeout: Duration,
 }
 
 /// How to reach the database and how many connections to keep.
@@ -268,6 +273,8 @@ pub struct PoolOptions {
     pub max_size: usize,
     /// How long a request waits for a connection (also for a new one to be made).
     pub wait_timeout: Duration,
+    /// How long one operation may take once it has a connection (see [`Store::bounded`]).
+    pub operation_timeout: Duration,
 }
 
 impl Store {
@@ -287,7 +294,22 @@ impl Store {
             .recycle_timeout(Some(options.wait_timeout))
             .build()
             .map_err(|e| StoreError::Unexpected(e.into()))?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            operation_timeout: options.operation_timeout,
+        })
+    }
+
+    /// Runs one operation on the database, giving up after the operation timeout. A
+    /// database that stops answering without closing its connections (frozen, or cut off
+    /// by a network that drops packets) would otherwise hold requests forever.
+    async fn bounded<T>(
+        &self,
+        operation: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        tokio::time::timeout(self.operation_timeout, operation)
+            .await
+            .map_err(|_| StoreError::TimedOut(self.operation_timeout))?
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Client, StoreError> {
@@ -296,14 +318,20 @@ impl Store {
 
     /// Answers when the database answers: for readiness probes.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        let client = self.client().await?;
-        client.simple_query("select 1").await?;
-        Ok(())
+        self.bounded(async {
+            let client = self.client().await?;
+            client.simple_query("select 1").await?;
+            Ok(())
+        })
+        .await
     }
 
     pub async fn get<R: Resource>(&self, id: &str) -> Result<Option<Versioned<R>>, StoreError> {
-        let client = self.client().await?;
-        R::find(&client, id, false).await
+        self.bounded(async {
+            let client = self.client().await?;
+            R::find(&client, id, false).await
+        })
+        .await
     }
 
     /// A page and the total, read from one snapshot so they agree.
@@ -312,16 +340,19 @@ impl Store {
         filter: &R::Filter,
         page: Page,
     ) -> Result<Listed<Versioned<R>>, StoreError> {
-        let mut client = self.client().await?;
-        let tx = client
-            .build_transaction()
-            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await?;
-        let listed = R::list(&tx, filter, page).await?;
-        tx.commit().await?;
-        Ok(listed)
+        self.bounded(async {
+            let mut client = self.client().await?;
+            let tx = client
+                .build_transaction()
+                .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()
+                .await?;
+            let listed = R::list(&tx, filter, page).await?;
+            tx.commit().await?;
+            Ok(listed)
+        })
+        .await
     }
 
     /// Closes every connection; further operations fail as unavailable.

@@ -206,6 +206,18 @@ impl Store {
         action: Action,
         decide: impl FnOnce(Option<&Versioned<R>>) -> Result<Intent<R>, StoreError>,
     ) -> Result<Written<R>, StoreError> {
+        self.bounded(self.write_one_unbounded(id, preconditions, context, action, decide))
+            .await
+    }
+
+    async fn write_one_unbounded<R: Resource + Document>(
+        &self,
+        id: &str,
+        preconditions: &Preconditions,
+        context: &WriteContext,
+        action: Action,
+        decide: impl FnOnce(Option<&Versioned<R>>) -> Result<Intent<R>, StoreError>,
+    ) -> Result<Written<R>, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         take_write_lock(&tx).await?;

@@ -273,6 +273,7 @@ async fn spawn_on(
         &PoolOptions {
             max_size: settings.database.pool_size,
             wait_timeout: settings.database.wait_timeout,
+            operation_timeout: settings.database.operation_timeout,
         },
     )
     .unwrap();

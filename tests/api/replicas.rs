@@ -402,3 +402,138 @@ async fn flux_keeps_answering_while_postgres_is_down_and_replicas_catch_up_after
         .unwrap();
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// A process's parent, from `/proc` (the fourth field, after the parenthesised name).
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_name = &stat[stat.rfind(')')? + 2..];
+    after_name.split(' ').nth(1)?.parse().ok()
+}
+
+/// Sends `signal` to a PostgreSQL server's postmaster and every process it started. A
+/// `runuser` above the postmaster (when the tests run as root) stops itself when its child
+/// stops, so `CONT` goes to it too.
+fn signal_postgres(data_dir: &std::path::Path, signal: &str) {
+    let pid_file = std::fs::read_to_string(data_dir.join("postmaster.pid")).unwrap();
+    let postmaster: u32 = pid_file.lines().next().unwrap().trim().parse().unwrap();
+    let mut pids = vec![postmaster];
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>()
+            && parent_of(pid) == Some(postmaster)
+        {
+            pids.push(pid);
+        }
+    }
+    if signal == "CONT" {
+        pids.extend(parent_of(postmaster));
+    }
+    let pids: Vec<String> = pids.iter().map(u32::to_string).collect();
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("kill -{signal} {}", pids.join(" ")))
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{signal} failed");
+}
+
+/// A database that stops answering without closing its connections (frozen here; a
+/// partition that drops packets looks the same) must not hold requests forever: reads and
+/// writes that need it answer 503 once the operation timeout has passed, Flux keeps being
+/// served from the snapshot, and everything resumes when the database does.
+#[tokio::test]
+async fn a_database_that_stops_answering_gets_503_not_a_hang() {
+    let dir = crate::process::tempdir();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let postgres = EmbeddedPostgres::start(EmbeddedOptions {
+        durable: false,
+        ..EmbeddedOptions::persistent(dir.join("pg"))
+    })
+    .expect("start PostgreSQL");
+    postgres.ensure_database("catalog").await.unwrap();
+    let crud = Server::start({
+        let mut c = command(&[]);
+        c.env("DATABASE_URL", postgres.connection_string("catalog"))
+            .env("SEED_FILE", demo_catalog())
+            .env("FLUX_CATALOG_DATABASE__OPERATION_TIMEOUT_MS", "1500");
+        c
+    });
+    // Without the bound these requests would wait as long as the database is frozen; the
+    // client gives up well after the bound, so a hang fails the test instead of stalling it.
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let get = |path: &str| {
+        let request = client.get(crud.url(path)).bearer_auth(READ_TOKEN);
+        async move { reply(request.send().await.expect("an answer, not a hang")).await }
+    };
+    let patch_node_count = |count: u32| {
+        let request = client
+            .patch(crud.url("/clusters/demo-dev-01"))
+            .bearer_auth(WRITE_TOKEN)
+            .header("content-type", "application/merge-patch+json")
+            .json(&json!({"node_count": count}));
+        async move { reply(request.send().await.expect("an answer, not a hang")).await }
+    };
+    assert_eq!(get("/clusters/demo-dev-01").await.status, 200);
+
+    signal_postgres(postgres.data_dir(), "STOP");
+    let read = get("/clusters/demo-dev-01").await;
+    assert_eq!(read.status, 503, "{}", read.text);
+    assert_eq!(read.code(), "STORE_UNAVAILABLE");
+    assert_eq!(read.header("retry-after"), Some("5"));
+    let write = patch_node_count(7).await;
+    assert_eq!(write.status, 503, "{}", write.text);
+    assert!(
+        write.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("did not answer within 1500 ms"),
+        "{}",
+        write.text
+    );
+    let flux = get(DEV_COMPONENTS).await;
+    assert_eq!(
+        flux.status, 200,
+        "Flux is served from the snapshot: {}",
+        flux.text
+    );
+    let ready = get("/ready").await;
+    assert_eq!(ready.status, 200, "{}", ready.text);
+
+    signal_postgres(postgres.data_dir(), "CONT");
+    let back = Instant::now();
+    loop {
+        let r = patch_node_count(9).await;
+        if r.status == 200 {
+            break;
+        }
+        assert!(
+            back.elapsed() < Duration::from_secs(15),
+            "writes did not resume: {}",
+            r.text
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(get("/clusters/demo-dev-01").await.body["node_count"], 9);
+    loop {
+        let ready = get("/ready").await;
+        if ready.body["database"] == "ok" {
+            break;
+        }
+        assert!(
+            back.elapsed() < Duration::from_secs(15),
+            "the snapshot did not find the database again: {}",
+            ready.text
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    drop(crud);
+    tokio::task::spawn_blocking(move || postgres.stop())
+        .await
+        .unwrap()
+        .unwrap();
+    std::fs::remove_dir_all(dir).ok();
+}
