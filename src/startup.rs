@@ -150,6 +150,7 @@ impl Application {
             App::new()
                 .app_data(state.clone())
                 .app_data(documents.clone())
+                .wrap(from_fn(http::head_as_get))
                 .wrap(from_fn(http::request_id))
                 .wrap(from_fn(http::access_log))
                 .wrap(from_fn(http::normalize_path))

@@ -155,6 +155,8 @@ impl From<AuditRecord> for AuditEntry {
                     ("Link" = String, description = "RFC 8288 links to the next and previous pages"))),
         (status = 403, description = "The read token may not read the audit log", body = super::error::Problem,
             content_type = "application/problem+json"),
+        (status = 404, description = "A read-only server: the audit log is served in crud mode only", body = super::error::Problem,
+            content_type = "application/problem+json"),
         QueryErrors, AuthErrors))]
 pub async fn list(
     state: web::Data<AppState>,

@@ -199,7 +199,7 @@ pub async fn cluster_endpoint(
     };
     if request.method() != actix_web::http::Method::GET {
         return Err(ApiError::MethodNotAllowed {
-            allow: "GET",
+            allow: "GET, HEAD",
             read_only: false,
         });
     }

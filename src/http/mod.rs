@@ -71,7 +71,7 @@ macro_rules! resource_routes {
             get_only(concat!($path, "/{id}/history")).route(web::get().to($module::history));
         let mut rollback = web::resource(concat!($path, "/{id}/rollback"));
         let (collection_allows, item_allows, rollback_allows) = if read_only {
-            ("GET", "GET", "")
+            ("GET, HEAD", "GET, HEAD", "")
         } else {
             collection = collection.route(web::post().to($module::create));
             item = item
@@ -79,7 +79,7 @@ macro_rules! resource_routes {
                 .route(web::patch().to($module::patch))
                 .route(web::delete().to($module::delete));
             rollback = rollback.route(web::post().to($module::rollback));
-            ("GET, POST", "GET, PUT, PATCH, DELETE", "POST")
+            ("GET, HEAD, POST", "GET, HEAD, PUT, PATCH, DELETE", "POST")
         };
         $config
             .service(collection.default_service(web::to(not_allowed(collection_allows, read_only))))
@@ -89,9 +89,9 @@ macro_rules! resource_routes {
     }};
 }
 
-/// A path that serves only GET; other methods get 405.
+/// A path that serves only GET (and so HEAD); other methods get 405.
 fn get_only(path: &str) -> actix_web::Resource {
-    web::resource(path).default_service(web::to(not_allowed("GET", false)))
+    web::resource(path).default_service(web::to(not_allowed("GET, HEAD", false)))
 }
 
 /// Registers every route. Probes and the OpenAPI document are public; everything else needs
@@ -236,6 +236,20 @@ pub async fn access_log(
         }
     }
     response
+}
+
+/// Middleware answering HEAD like GET, as RFC 9110 asks of every server: routes are GET
+/// routes, and the HTTP layer, which saw the request's own method, sends the response's
+/// headers (its length included) without the body. Inside the access log, which shows the
+/// method as sent.
+pub async fn head_as_get(
+    mut request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if request.method() == actix_web::http::Method::HEAD {
+        request.head_mut().method = actix_web::http::Method::GET;
+    }
+    next.call(request).await
 }
 
 /// Middleware folding doubled and trailing slashes (`/clusters/`, `//clusters`) before

@@ -175,7 +175,7 @@ async fn read_only_mode_serves_reads_and_refuses_every_write_with_405() {
         let r = call(&app, method.clone(), path, Credential::Bearer(READ_TOKEN)).await;
         assert_eq!(r.status, 405, "{method} {path}: {}", r.text);
         assert_eq!(r.code(), "METHOD_NOT_ALLOWED");
-        assert_eq!(r.header("allow"), Some("GET"));
+        assert_eq!(r.header("allow"), Some("GET, HEAD"));
         assert!(
             r.body["detail"].as_str().unwrap().contains("read-only"),
             "{}",
@@ -196,6 +196,10 @@ async fn read_only_mode_serves_reads_and_refuses_every_write_with_405() {
             401
         );
     }
+    // The audit log is a crud server's (documented as this 404).
+    let audit = call(&app, Method::GET, "/audit", Credential::Bearer(READ_TOKEN)).await;
+    assert_eq!(audit.status, 404, "{}", audit.text);
+    assert_eq!(audit.code(), "NOT_FOUND");
     assert_eq!(app.count("platform_components").await, 0);
 }
 

@@ -186,14 +186,19 @@ async fn unknown_paths_get_a_json_404() {
 async fn methods_a_path_does_not_serve_get_405_naming_those_it_does() {
     let app = spawn_app().await;
     for (method, path, allow) in [
-        (reqwest::Method::DELETE, "/clusters", "GET, POST"),
+        (reqwest::Method::DELETE, "/clusters", "GET, HEAD, POST"),
         (
             reqwest::Method::POST,
             "/clusters/x",
-            "GET, PUT, PATCH, DELETE",
+            "GET, HEAD, PUT, PATCH, DELETE",
         ),
-        (reqwest::Method::POST, "/api/v2/flux/clusters", "GET"),
-        (reqwest::Method::PUT, "/health", "GET"),
+        (reqwest::Method::POST, "/api/v2/flux/clusters", "GET, HEAD"),
+        (
+            reqwest::Method::PUT,
+            "/api/v2/flux/clusters/demo-01.k8s.example.com/namespaces",
+            "GET, HEAD",
+        ),
+        (reqwest::Method::PUT, "/health", "GET, HEAD"),
     ] {
         let r = reply(app.request(method.clone(), path).send().await.unwrap()).await;
         assert_eq!(r.status, 405, "{method} {path}");
@@ -281,5 +286,48 @@ async fn trailing_and_doubled_slashes_reach_the_same_route() {
             .await
             .status,
         200
+    );
+}
+
+/// HEAD is answered like GET, headers and length included, without a body (RFC 9110 says
+/// every server supports it; load balancers and monitors use it).
+#[tokio::test]
+async fn head_gets_the_headers_of_get_without_a_body() {
+    let app = spawn_app().await;
+    app.seed_demo().await;
+    for path in [
+        "/health",
+        "/clusters/demo-01",
+        "/api/v2/flux/clusters/demo-01.k8s.example.com/platform-components",
+    ] {
+        let get = app.get(path).await;
+        assert_eq!(get.status, 200, "GET {path}");
+        let head = reply(
+            app.request(reqwest::Method::HEAD, path)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(head.status, 200, "HEAD {path}: {}", head.text);
+        assert_eq!(head.text, "", "HEAD {path} has no body");
+        assert_eq!(
+            head.header("content-length"),
+            Some(get.text.len().to_string().as_str()),
+            "HEAD {path} gives GET's length"
+        );
+        assert_eq!(head.header("etag"), get.header("etag"), "HEAD {path}");
+    }
+    let unauthenticated = reply(
+        app.client
+            .head(app.url("/clusters/demo-01"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        unauthenticated.status, 401,
+        "HEAD needs the token GET needs"
     );
 }
