@@ -137,7 +137,8 @@ pub fn attach_patches(
     patches: BTreeMap<String, Patches>,
 ) -> FieldErrors {
     let mut errors = FieldErrors::new();
-    for (component, values) in patches {
+    for (component, mut values) in patches {
+        values.values_mut().for_each(without_negative_zero);
         let field = map_entry_path("patches", &component);
         if let Some(key) = values.keys().find(|k| k.is_empty()) {
             errors.add(map_entry_path(&field, key), "patch keys must not be empty");
@@ -162,6 +163,19 @@ pub fn attach_patches(
         }
     }
     errors
+}
+
+/// `-0.0` becomes `0.0`, as PostgreSQL stores it (its numbers have no negative zero), so
+/// that what a write answers is what every later read returns.
+fn without_negative_zero(value: &mut Value) {
+    match value {
+        Value::Number(n) if n.as_f64().is_some_and(|f| f == 0.0 && f.is_sign_negative()) => {
+            *value = Value::from(0.0);
+        }
+        Value::Array(items) => items.iter_mut().for_each(without_negative_zero),
+        Value::Object(map) => map.values_mut().for_each(without_negative_zero),
+        _ => {}
+    }
 }
 
 /// The path of the first key or string under `value` that holds a NUL character, which
@@ -214,6 +228,21 @@ mod tests {
         assert_eq!(
             Value::Object(refs[1].patches.clone().unwrap()),
             json!({"replicas": 3, "tag": "3", "on": true, "list": [1, "x"]})
+        );
+    }
+
+    #[test]
+    fn negative_zero_is_stored_as_zero_as_postgresql_does() {
+        let mut refs = vec![reference("a")];
+        let patches: BTreeMap<String, Patches> = serde_json::from_str(
+            r#"{"a": {"x": -0.0, "y": [-0.0, 1.5], "z": {"w": -0}, "n": -2.0, "i": 0}}"#,
+        )
+        .unwrap();
+        assert!(attach_patches(&mut refs, patches).is_empty());
+        let stored = serde_json::to_string(refs[0].patches.as_ref().unwrap()).unwrap();
+        assert_eq!(
+            stored,
+            r#"{"i":0,"n":-2.0,"x":0.0,"y":[0.0,1.5],"z":{"w":0.0}}"#
         );
     }
 

@@ -99,7 +99,68 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     deserializer.end().map_err(|e| {
         ApiError::MalformedJson(format!("unexpected data after the JSON document: {e}"))
     })?;
+    refuse_duplicate_keys(bytes)?;
     Ok(value)
+}
+
+/// serde_json keeps the last of an object's duplicate keys without a word (and typed
+/// structs refuse them only at their own level), so a patch value sent twice would be half
+/// lost. Any object with a key twice, at any depth, is refused, naming the object.
+fn refuse_duplicate_keys(bytes: &[u8]) -> Result<(), ApiError> {
+    use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+
+    struct UniqueKeys;
+
+    impl<'de> Deserialize<'de> for UniqueKeys {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            deserializer.deserialize_any(UniqueKeys)
+        }
+    }
+
+    impl<'de> Visitor<'de> for UniqueKeys {
+        type Value = UniqueKeys;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON value")
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Self, E> {
+            Ok(UniqueKeys)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Self, E> {
+            Ok(UniqueKeys)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Self, E> {
+            Ok(UniqueKeys)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Self, E> {
+            Ok(UniqueKeys)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Self, E> {
+            Ok(UniqueKeys)
+        }
+        fn visit_unit<E>(self) -> Result<Self, E> {
+            Ok(UniqueKeys)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<Self, A::Error> {
+            while items.next_element::<UniqueKeys>()?.is_some() {}
+            Ok(UniqueKeys)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut entries: A) -> Result<Self, A::Error> {
+            let mut seen = std::collections::HashSet::new();
+            while let Some(key) = entries.next_key::<String>()? {
+                if !seen.insert(key.clone()) {
+                    return Err(de::Error::custom(format!("duplicate key {key:?}")));
+                }
+                entries.next_value::<UniqueKeys>()?;
+            }
+            Ok(UniqueKeys)
+        }
+    }
+
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize::<_, UniqueKeys>(&mut deserializer)
+        .map(|_| ())
+        .map_err(|error| ApiError::InvalidRequest(single(field_error(&error))))
 }
 
 /// Parses a JSON object, for partial updates.
@@ -329,6 +390,27 @@ mod tests {
             matches!(parse::<Value>(b"{} {}"), Err(ApiError::MalformedJson(_))),
             "trailing data"
         );
+    }
+
+    #[test]
+    fn a_key_sent_twice_is_refused_at_any_depth() {
+        let field = |body: &str| match parse::<Value>(body.as_bytes()) {
+            Err(ApiError::InvalidRequest(e)) => {
+                let e = e.iter().next().unwrap();
+                (e.field.clone(), e.message.clone())
+            }
+            other => panic!("{body}: {other:?}"),
+        };
+        assert_eq!(
+            field(r#"{"patches": {"loki": {"replicas": 1, "replicas": 2}}}"#),
+            (
+                "patches.loki".to_owned(),
+                "duplicate key \"replicas\"".to_owned()
+            )
+        );
+        assert_eq!(field(r#"{"id": "a", "id": "b"}"#).0, "body");
+        assert_eq!(field(r#"{"a": [{"k": 1, "k": 1}]}"#).0, "a[0]");
+        assert!(parse::<Value>(br#"{"a": {"k": 1}, "b": {"k": 1}}"#).is_ok());
     }
 
     #[test]

@@ -130,7 +130,7 @@ fn cluster_response(
             ("X-Catalog-Age" = i64, description = "Seconds since the snapshot was last confirmed in sync with the database"),
             ("X-Catalog-Stale" = String, description = "true while the database cannot be reached"))),
         (status = 304, description = "Not modified: If-None-Match names the current body"),
-        NotFoundError, AuthErrors))]
+        NotFoundError, QueryErrors, AuthErrors))]
 pub fn platform_components(
     state: &AppState,
     request: &HttpRequest,
@@ -147,7 +147,7 @@ pub fn platform_components(
             ("X-Catalog-Age" = i64, description = "Seconds since the snapshot was last confirmed in sync with the database"),
             ("X-Catalog-Stale" = String, description = "true while the database cannot be reached"))),
         (status = 304, description = "Not modified: If-None-Match names the current body"),
-        NotFoundError, AuthErrors))]
+        NotFoundError, QueryErrors, AuthErrors))]
 pub fn namespaces(
     state: &AppState,
     request: &HttpRequest,
@@ -164,7 +164,7 @@ pub fn namespaces(
             ("X-Catalog-Age" = i64, description = "Seconds since the snapshot was last confirmed in sync with the database"),
             ("X-Catalog-Stale" = String, description = "true while the database cannot be reached"))),
         (status = 304, description = "Not modified: If-None-Match names the current body"),
-        NotFoundError, AuthErrors))]
+        NotFoundError, QueryErrors, AuthErrors))]
 pub fn rolebindings(
     state: &AppState,
     request: &HttpRequest,
@@ -203,6 +203,11 @@ pub async fn cluster_endpoint(
             read_only: false,
         });
     }
+    // They take no parameters; one sent (`?environment=prod`, say) would otherwise be
+    // silently ignored. Flux sends none, so its requests cost one emptiness check.
+    if !request.query_string().is_empty() {
+        body::parse_query::<NoParameters>(request.query_string())?;
+    }
     let cluster_dns = percent_decoded(cluster_dns).ok_or_else(|| {
         ApiError::NotFound(format!("no cluster with cluster_dns {cluster_dns:?}"))
     })?;
@@ -235,6 +240,11 @@ fn percent_decoded(segment: &str) -> Option<std::borrow::Cow<'_, str>> {
     }
     String::from_utf8(decoded).ok().map(Into::into)
 }
+
+/// The per-cluster endpoints' parameters: none.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoParameters {}
 
 /// Narrows the fleet listing.
 #[derive(Debug, Deserialize, IntoParams)]

@@ -576,6 +576,18 @@ fn cases() -> Vec<Case> {
             field: Some("body"),
         },
         Case {
+            what: "a patch key sent twice, of which one would be lost",
+            method: Method::PATCH,
+            path: "/clusters/c1",
+            body: Body::Raw(
+                "application/merge-patch+json",
+                "{\"patches\": {\"a\": {\"replicas\": 1, \"replicas\": 2}}}",
+            ),
+            status: 400,
+            code: "INVALID_REQUEST",
+            field: Some("patches.a"),
+        },
+        Case {
             what: "PUT with malformed JSON",
             method: Method::PUT,
             path: "/namespaces/ns",
@@ -593,6 +605,15 @@ fn cases() -> Vec<Case> {
             status: 400,
             code: "INVALID_REQUEST",
             field: Some("enviroment"),
+        },
+        Case {
+            what: "a parameter on a per-cluster Flux endpoint, which takes none",
+            method: Method::GET,
+            path: "/api/v2/flux/clusters/c1.k8s.example.com/platform-components?environment=prod",
+            body: Body::Raw("application/json", ""),
+            status: 400,
+            code: "INVALID_REQUEST",
+            field: Some("environment"),
         },
         Case {
             what: "limit not a number",

@@ -73,6 +73,42 @@ async fn a_cluster_round_trips_exactly_including_patch_value_types() {
     assert!(patches["nothing"].is_null());
 }
 
+/// What a write answers is what reads (and Flux) return afterwards, also for numbers
+/// PostgreSQL writes differently: it has no negative zero.
+#[tokio::test]
+async fn the_write_response_is_what_later_reads_return() {
+    let app = spawn_app().await;
+    seed_catalog(&app).await;
+    app.create("/clusters", full_cluster()).await;
+    let r = app
+        .patch(
+            "/clusters/prod-eu-1",
+            &json!({"patches": {"ingress-nginx": {"zero": -0.0, "big": 1e300, "small": 1.5e-7, "huge": 18446744073709551615u64}}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let stored = app.get("/clusters/prod-eu-1").await;
+    // As text: JSON values compare -0.0 equal to 0.0.
+    assert_eq!(r.body.to_string(), stored.body.to_string());
+    assert_eq!(
+        stored.body["patches"]["ingress-nginx"]["zero"].to_string(),
+        "0.0"
+    );
+    let flux = app
+        .flux("/api/v2/flux/clusters/prod-eu-1.k8s.example.com/platform-components")
+        .await;
+    let input = flux.body["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == "ingress-nginx")
+        .unwrap();
+    assert_eq!(
+        input["patches"].to_string(),
+        r.body["patches"]["ingress-nginx"].to_string()
+    );
+}
+
 #[tokio::test]
 async fn references_are_stored_as_rows_with_their_overrides() {
     let app = spawn_app().await;
