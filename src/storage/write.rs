@@ -206,40 +206,31 @@ impl Store {
         action: Action,
         decide: impl FnOnce(Option<&Versioned<R>>) -> Result<Intent<R>, StoreError>,
     ) -> Result<Written<R>, StoreError> {
-        self.bounded(self.write_one_unbounded(id, preconditions, context, action, decide))
-            .await
-    }
-
-    async fn write_one_unbounded<R: Resource + Document>(
-        &self,
-        id: &str,
-        preconditions: &Preconditions,
-        context: &WriteContext,
-        action: Action,
-        decide: impl FnOnce(Option<&Versioned<R>>) -> Result<Intent<R>, StoreError>,
-    ) -> Result<Written<R>, StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        take_write_lock(&tx).await?;
-        let mut affected = BTreeSet::new();
-        let written = apply(
-            &tx,
-            id,
-            preconditions,
-            context,
-            action,
-            decide,
-            Reach {
-                clusters: &mut affected,
-                checks: Checks::Now,
-            },
-        )
-        .await?;
-        if written.outcome != Outcome::Unchanged {
-            record_change(&tx, context, &affected).await?;
-        }
-        finish(tx, context).await?;
-        Ok(written)
+        self.bounded(async move {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await?;
+            take_write_lock(&tx).await?;
+            let mut affected = BTreeSet::new();
+            let written = apply(
+                &tx,
+                id,
+                preconditions,
+                context,
+                action,
+                decide,
+                Reach {
+                    clusters: &mut affected,
+                    checks: Checks::Now,
+                },
+            )
+            .await?;
+            if written.outcome != Outcome::Unchanged {
+                record_change(&tx, context, &affected).await?;
+            }
+            finish(tx, context).await?;
+            Ok(written)
+        })
+        .await
     }
 }
 
