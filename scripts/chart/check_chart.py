@@ -108,6 +108,16 @@ def dig(obj: Any, *path: Any, default: Any = None) -> Any:
     return obj
 
 
+def deep_merge(base: dict, override: dict) -> dict:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
 def matches(selector: dict, labels: dict) -> bool:
     """A LabelSelector (matchLabels and matchExpressions) against labels."""
     for key, value in (selector.get("matchLabels") or {}).items():
@@ -871,6 +881,41 @@ MUST_FAIL: dict[str, tuple[dict, str]] = {
 }
 
 
+def documented_scenarios(c: Checks, repo: Path, chart_dir: Path) -> list[tuple[str, dict]]:
+    """The values the docs tell users to install with: each `values-*.yaml` block of
+    docs/install.md, and the `--set`s of each `helm install|upgrade ... ./helm/flux-catalog`
+    command in it and in the chart's README (with its `-f values-*.yaml`, when given)."""
+    c.scope = "docs"
+    found: list[tuple[str, dict]] = []
+    files: dict[str, dict] = {}
+    install = repo / "docs" / "install.md"
+    for doc in (install, chart_dir / "README.md"):
+        if not doc.is_file():
+            continue
+        text = doc.read_text()
+        rel = doc.relative_to(repo)
+        for m in re.finditer(r"`(values-[a-z0-9-]+\.yaml)`:\s*\n+```yaml\n(.*?)```", text, re.S):
+            files[m.group(1)] = c.run(f"{rel}: {m.group(1)} parses", lambda b=m.group(2): yaml.safe_load(b)) or {}
+            found.append((f"{rel}: {m.group(1)}", files[m.group(1)]))
+        for block in re.findall(r"```sh\n(.*?)```", text, re.S):
+            for command in block.replace("\\\n", " ").splitlines():
+                if not re.match(r"\s*helm (install|upgrade) .*\./helm/flux-catalog", command):
+                    continue
+                values: dict = {}
+                for f in re.findall(r"-f (values-[a-z0-9-]+\.yaml)", command):
+                    c.ok(f"{rel}: {f} is shown before it is used", f in files)
+                    values = deep_merge(values, files.get(f, {}))
+                for expr in re.findall(r"--set (\S+)", command):
+                    values = deep_merge(values, helm.parse_set_string(expr))
+                if dig(values, "database", "mode") == "cnpg" and " install " in command:
+                    c.ok(f"{rel}: a first cnpg install has no --wait/--atomic (the post-install Job would "
+                         "wait for pods that wait for it)", not re.search(r"--(wait|atomic)\b", command), command)
+                found.append((f"{rel}: {' '.join(command.split())[:110]}", values))
+    c.ok("docs/install.md shows a values file for each database mode",
+         {dig(v, "database", "mode") for k, v in found if "values-" in k and "install.md" in k} >= {"external", "cnpg"})
+    return found
+
+
 def static_checks(c: Checks, repo: Path, chart_dir: Path) -> str:
     c.scope = "chart files"
     meta = yaml.safe_load((chart_dir / "Chart.yaml").read_text())
@@ -935,6 +980,7 @@ def main() -> int:
     for path in sorted((args.chart / "ci").glob("*.yaml")):
         scenarios.append((f"ci/{path.name}", yaml.safe_load(path.read_text()) or {}))
     scenarios += list(EXTRA_SCENARIOS.items())
+    scenarios += documented_scenarios(c, repo, args.chart)
     modes = set()
     for name, values in scenarios:
         check_scenario(c, chart, args.chart, name, values, crds, app_version)
