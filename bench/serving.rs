@@ -18,10 +18,10 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use flux_catalog::domain::impact::{Catalog, ClusterInputs};
+use flux_catalog::domain::impact::{FluxView, References};
 use flux_catalog::domain::merge::FluxInputs;
-use flux_catalog::domain::{Cluster, Environments};
-use flux_catalog::http::crud::Rules;
+use flux_catalog::domain::{Cluster, Environments, Rules};
+use flux_catalog::http::catalog_document;
 use sha2::{Digest, Sha256};
 
 const PASSES: usize = 5;
@@ -60,8 +60,8 @@ fn main() {
         environments: Environments::new(["dev", "qa", "uat", "prod"].map(String::from).to_vec())
             .unwrap(),
     };
-    let document = flux_catalog::seed::parse_document(&path, &text, &rules).expect("a valid fleet");
-    let catalog = Catalog {
+    let document = catalog_document::parse_document(&path, &text, &rules).expect("a valid fleet");
+    let catalog = References {
         components: document
             .platform_components
             .iter()
@@ -80,7 +80,7 @@ fn main() {
     };
     let clusters = &document.clusters;
     let body = |cluster: &Cluster| {
-        let inputs = ClusterInputs::compute(cluster, &catalog).unwrap();
+        let inputs = FluxView::compute(cluster, &catalog).unwrap();
         FluxInputs {
             inputs: &inputs.platform_components,
         }
@@ -88,7 +88,7 @@ fn main() {
     };
 
     let merge_only = per_cluster(clusters, |c| {
-        ClusterInputs::compute(c, &catalog)
+        FluxView::compute(c, &catalog)
             .unwrap()
             .platform_components
             .len()

@@ -6,9 +6,7 @@
 //! it), [`http`] (actix-web), and [`startup`] wiring them together from [`settings`].
 
 pub mod domain;
-pub mod embedded_pg;
 pub mod http;
-pub mod seed;
 pub mod settings;
 pub mod snapshot;
 pub mod startup;

@@ -5,10 +5,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use flux_catalog::http::crud::Rules;
+use flux_catalog::http::{self, catalog_document};
 use flux_catalog::settings::{CONFIG_FILE_VARIABLE, Settings};
 use flux_catalog::startup::{Application, Database};
-use flux_catalog::{http, seed};
+use flux_catalog::storage::Existing;
 
 #[derive(Parser)]
 #[command(
@@ -29,8 +29,15 @@ enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
-    /// Load a catalog document (JSON) and exit; safe to repeat.
-    Seed { file: PathBuf },
+    /// Load a catalog document (JSON) and exit: creates what is missing and leaves what
+    /// exists as it is (as SEED_FILE does at start-up); safe to repeat.
+    Seed {
+        /// The catalog document.
+        file: PathBuf,
+        /// Also replace existing resources that differ from the document.
+        #[arg(long)]
+        replace: bool,
+    },
     /// Print the OpenAPI document.
     Openapi {
         #[arg(long, value_enum, default_value_t = Format::Yaml)]
@@ -61,7 +68,7 @@ async fn main() -> ExitCode {
         }
         Command::Serve => serve(cli.config).await,
         Command::Migrate => migrate(cli.config).await,
-        Command::Seed { file } => seed_file(cli.config, file).await,
+        Command::Seed { file, replace } => seed_file(cli.config, file, replace).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -83,12 +90,6 @@ fn settings(config: Option<PathBuf>) -> anyhow::Result<Settings> {
     Ok(settings)
 }
 
-fn rules(settings: &Settings) -> Rules {
-    Rules {
-        environments: settings.environments.clone(),
-    }
-}
-
 async fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
     let settings = settings(config)?;
     settings.require_tokens()?;
@@ -96,12 +97,19 @@ async fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
     let database = Database::open(&settings).await?;
     let outcome = async {
         if let Some(file) = &settings.seed_file {
-            let report =
-                seed::load_file(&database.store, file, &rules(&settings), settings.flux).await?;
+            // Only what is missing: a restart must never undo changes made through the API.
+            let report = catalog_document::load_file(
+                &database.store,
+                file,
+                Existing::Keep,
+                &settings.rules(),
+                settings.flux,
+            )
+            .await?;
             log::info!(
                 "seeded from {}: {}",
                 file.display(),
-                seed::summarize(&report)
+                catalog_document::summarize(&report)
             );
         }
         let application = Application::build(
@@ -133,12 +141,28 @@ async fn migrate(config: Option<PathBuf>) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn seed_file(config: Option<PathBuf>, file: PathBuf) -> anyhow::Result<()> {
+async fn seed_file(config: Option<PathBuf>, file: PathBuf, replace: bool) -> anyhow::Result<()> {
     let settings = settings(config)?;
     let database = Database::open(&settings).await?;
-    let outcome = seed::load_file(&database.store, &file, &rules(&settings), settings.flux).await;
+    let existing = if replace {
+        Existing::Replace
+    } else {
+        Existing::Keep
+    };
+    let outcome = catalog_document::load_file(
+        &database.store,
+        &file,
+        existing,
+        &settings.rules(),
+        settings.flux,
+    )
+    .await;
     database.close().await;
     let report = outcome?;
-    log::info!("loaded {}: {}", file.display(), seed::summarize(&report));
+    log::info!(
+        "loaded {}: {}",
+        file.display(),
+        catalog_document::summarize(&report)
+    );
     Ok(())
 }

@@ -4,9 +4,9 @@
 //! `AUTH_TOKEN`, `CRUD_AUTH_TOKEN`, `DATABASE_URL`, `LISTEN_ADDR`, `SEED_FILE`); every other
 //! setting is `FLUX_CATALOG_<SECTION>__<KEY>`, e.g. `FLUX_CATALOG_HTTP__MAX_BODY_BYTES`.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
@@ -163,33 +163,6 @@ const PREFIX: &str = "FLUX_CATALOG";
 /// Read by the command line, not a setting.
 pub const CONFIG_FILE_VARIABLE: &str = "FLUX_CATALOG_CONFIG";
 
-const KNOWN_KEYS: [&str; 24] = [
-    "snapshot",
-    "snapshot.poll_interval_ms",
-    "snapshot.check_timeout_ms",
-    "flux",
-    "flux.max_inputs",
-    "flux.max_response_bytes",
-    "api_mode",
-    "listen_addr",
-    "auth_token",
-    "crud_auth_token",
-    "environments",
-    "seed_file",
-    "database.url",
-    "database.pool_size",
-    "database.wait_timeout_ms",
-    "database.operation_timeout_ms",
-    "database.migrate_on_start",
-    "database.embedded_data_dir",
-    "database.embedded_bin_dir",
-    "http.max_body_bytes",
-    "http.workers",
-    "http.shutdown_timeout_secs",
-    "database",
-    "http",
-];
-
 /// Where a key can be set from, for error messages.
 fn sources_of(key: &str) -> String {
     let variable = REFERENCE_VARIABLES
@@ -213,10 +186,14 @@ impl Settings {
         env: &HashMap<String, String>,
     ) -> Result<Self, SettingsError> {
         let config = layers(config_file, env).map_err(|e| SettingsError(e.to_string()))?;
-        let unknown_keys = unknown_keys(&config);
-        let raw: RawSettings = config
-            .try_deserialize()
-            .map_err(|e| SettingsError(describe_config_error(e)))?;
+        // Keys that mean nothing here are not an error, only a warning: a Kubernetes Service
+        // named `flux-catalog` injects `FLUX_CATALOG_SERVICE_HOST` and friends into every
+        // pod of its namespace. What is known is what `RawSettings` has a field for.
+        let mut unknown_keys = Vec::new();
+        let raw: RawSettings =
+            serde_ignored::deserialize(config, |path| unknown_keys.push(path.to_string()))
+                .map_err(|e| SettingsError(describe_config_error(e)))?;
+        unknown_keys.sort();
         Self::check(raw, unknown_keys)
     }
 
@@ -225,108 +202,33 @@ impl Settings {
         Self::load(config_file, &std::env::vars().collect())
     }
 
+    /// Checks every value, naming the setting (and its environment variable) of the first
+    /// one that cannot be used.
     fn check(raw: RawSettings, unknown_keys: Vec<String>) -> Result<Self, SettingsError> {
-        let invalid =
-            |key: &str, reason: String| SettingsError(format!("{}: {reason}", sources_of(key)));
-        let api_mode = raw.api_mode.parse().map_err(|e| invalid("api_mode", e))?;
-        let listen_addr = raw.listen_addr.parse().map_err(|e| {
-            invalid(
-                "listen_addr",
-                format!(
-                    "{:?} is not a socket address like 0.0.0.0:8080: {e}",
-                    raw.listen_addr
-                ),
-            )
-        })?;
-        let token = |key: &str,
-                     value: Option<String>|
-         -> Result<Option<SecretString>, SettingsError> {
-            match value {
-                None => Ok(None),
-                Some(t) if t.is_empty() => Ok(None),
-                Some(t) if t.chars().any(|c| c.is_whitespace() || c.is_control()) => Err(invalid(
-                    key,
-                    "must not contain whitespace or control characters (a trailing newline from a file?)".to_owned(),
-                )),
-                Some(t) => Ok(Some(SecretString::from(t))),
-            }
-        };
-        let auth_token = token("auth_token", raw.auth_token)?;
-        let crud_auth_token = token("crud_auth_token", raw.crud_auth_token)?;
-        let environments =
-            Environments::new(raw.environments).map_err(|e| invalid("environments", e))?;
-        let url = match raw.database.url.filter(|u| !u.is_empty()) {
-            None => None,
-            Some(url) => {
-                // Parse now so a typo stops start-up; the message never repeats the URL,
-                // which may hold a password.
-                tokio_postgres::Config::from_str(&url).map_err(|e| {
-                    invalid(
-                        "database.url",
-                        format!("not a PostgreSQL connection string: {e}"),
-                    )
-                })?;
-                Some(SecretString::from(url))
-            }
-        };
-        if raw.database.pool_size == 0 {
-            return Err(invalid(
-                "database.pool_size",
-                "must be at least 1".to_owned(),
-            ));
-        }
-        if raw.database.operation_timeout_ms == 0 {
-            return Err(invalid(
-                "database.operation_timeout_ms",
-                "must be at least 1".to_owned(),
-            ));
-        }
-        if raw.flux.max_inputs == 0 {
-            return Err(invalid("flux.max_inputs", "must be at least 1".to_owned()));
-        }
-        if raw.flux.max_response_bytes == 0 {
-            return Err(invalid(
-                "flux.max_response_bytes",
-                "must be at least 1".to_owned(),
-            ));
-        }
-        if raw.http.max_body_bytes == 0 {
-            return Err(invalid(
-                "http.max_body_bytes",
-                "must be at least 1".to_owned(),
-            ));
-        }
         Ok(Settings {
-            api_mode,
-            listen_addr,
-            auth_token,
-            crud_auth_token,
-            environments,
+            api_mode: raw.api_mode.parse().map_err(|e| invalid("api_mode", e))?,
+            listen_addr: listen_addr(&raw.listen_addr)?,
+            auth_token: token("auth_token", raw.auth_token)?,
+            crud_auth_token: token("crud_auth_token", raw.crud_auth_token)?,
+            environments: Environments::new(raw.environments)
+                .map_err(|e| invalid("environments", e))?,
             seed_file: raw.seed_file.filter(|p| !p.as_os_str().is_empty()),
-            database: DatabaseSettings {
-                url,
-                pool_size: raw.database.pool_size,
-                wait_timeout: Duration::from_millis(raw.database.wait_timeout_ms),
-                operation_timeout: Duration::from_millis(raw.database.operation_timeout_ms),
-                migrate_on_start: raw.database.migrate_on_start,
-                embedded_data_dir: raw.database.embedded_data_dir,
-                embedded_bin_dir: raw.database.embedded_bin_dir,
-            },
-            http: HttpSettings {
-                max_body_bytes: raw.http.max_body_bytes,
-                workers: raw.http.workers,
-                shutdown_timeout: Duration::from_secs(raw.http.shutdown_timeout_secs),
-            },
+            database: DatabaseSettings::check(raw.database)?,
+            http: HttpSettings::check(raw.http)?,
             snapshot: SnapshotSettings {
                 poll_interval: Duration::from_millis(raw.snapshot.poll_interval_ms.max(10)),
                 check_timeout: Duration::from_millis(raw.snapshot.check_timeout_ms.max(10)),
             },
-            flux: crate::domain::impact::FluxLimits {
-                max_inputs: raw.flux.max_inputs,
-                max_response_bytes: raw.flux.max_response_bytes,
-            },
+            flux: flux_limits(raw.flux)?,
             unknown_keys,
         })
+    }
+
+    /// What validating resources depends on in this deployment.
+    pub fn rules(&self) -> crate::domain::Rules {
+        crate::domain::Rules {
+            environments: self.environments.clone(),
+        }
     }
 
     /// The read token; serving without one is refused.
@@ -340,6 +242,100 @@ impl Settings {
         }
         Ok(())
     }
+}
+
+/// A value of `key` that cannot be used, and why.
+fn invalid(key: &str, reason: impl fmt::Display) -> SettingsError {
+    SettingsError(format!("{}: {reason}", sources_of(key)))
+}
+
+/// At least 1, or refused naming `key`.
+fn positive<T: PartialOrd + From<u8>>(key: &str, value: T) -> Result<T, SettingsError> {
+    if value < T::from(1) {
+        return Err(invalid(key, "must be at least 1"));
+    }
+    Ok(value)
+}
+
+/// An address to listen on: an IP address or a host name (`localhost:8080`) with a port.
+fn listen_addr(value: &str) -> Result<SocketAddr, SettingsError> {
+    let problem = |reason: String| {
+        invalid(
+            "listen_addr",
+            format!(
+                "{value:?} is not an address to listen on like 0.0.0.0:8080 or localhost:8080: {reason}"
+            ),
+        )
+    };
+    if let Ok(address) = value.parse() {
+        return Ok(address);
+    }
+    value
+        .to_socket_addrs()
+        .map_err(|e| problem(e.to_string()))?
+        .next()
+        .ok_or_else(|| problem("the name has no address".to_owned()))
+}
+
+/// A token from the environment; empty means unset.
+fn token(key: &str, value: Option<String>) -> Result<Option<SecretString>, SettingsError> {
+    match value {
+        None => Ok(None),
+        Some(t) if t.is_empty() => Ok(None),
+        Some(t) if t.chars().any(|c| c.is_whitespace() || c.is_control()) => Err(invalid(
+            key,
+            "must not contain whitespace or control characters (a trailing newline from a file?)",
+        )),
+        Some(t) => Ok(Some(SecretString::from(t))),
+    }
+}
+
+impl DatabaseSettings {
+    fn check(raw: RawDatabase) -> Result<Self, SettingsError> {
+        let url = match raw.url.filter(|u| !u.is_empty()) {
+            None => None,
+            Some(url) => {
+                // Parse now so a typo stops start-up; the message never repeats the URL,
+                // which may hold a password.
+                tokio_postgres::Config::from_str(&url).map_err(|e| {
+                    invalid(
+                        "database.url",
+                        format!("not a PostgreSQL connection string: {e}"),
+                    )
+                })?;
+                Some(SecretString::from(url))
+            }
+        };
+        Ok(Self {
+            url,
+            pool_size: positive("database.pool_size", raw.pool_size)?,
+            wait_timeout: Duration::from_millis(raw.wait_timeout_ms),
+            operation_timeout: Duration::from_millis(positive(
+                "database.operation_timeout_ms",
+                raw.operation_timeout_ms,
+            )?),
+            migrate_on_start: raw.migrate_on_start,
+            embedded_data_dir: raw.embedded_data_dir,
+            embedded_bin_dir: raw.embedded_bin_dir,
+        })
+    }
+}
+
+impl HttpSettings {
+    fn check(raw: RawHttp) -> Result<Self, SettingsError> {
+        Ok(Self {
+            max_body_bytes: positive("http.max_body_bytes", raw.max_body_bytes)?,
+            workers: raw.workers,
+            shutdown_timeout: Duration::from_secs(raw.shutdown_timeout_secs),
+        })
+    }
+}
+
+fn flux_limits(raw: RawFlux) -> Result<crate::domain::impact::FluxLimits, SettingsError> {
+    Ok(crate::domain::impact::FluxLimits {
+        max_inputs: positive("flux.max_inputs", raw.max_inputs)?,
+        max_response_bytes: positive("flux.max_response_bytes", raw.max_response_bytes)?,
+    })
 }
 
 fn layers(
@@ -385,38 +381,6 @@ fn layers(
         }
     }
     builder.build()
-}
-
-/// Keys outside the known set. Not an error: a Kubernetes Service named `flux-catalog`
-/// injects `FLUX_CATALOG_SERVICE_HOST` and friends into every pod of its namespace.
-fn unknown_keys(config: &Config) -> Vec<String> {
-    let Ok(table) = config
-        .clone()
-        .try_deserialize::<config::Map<String, config::Value>>()
-    else {
-        return Vec::new();
-    };
-    let mut keys = BTreeSet::new();
-    fn walk(prefix: &str, value: &config::Value, keys: &mut BTreeSet<String>) {
-        if let config::ValueKind::Table(table) = &value.kind {
-            for (k, v) in table {
-                let key = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                walk(&key, v, keys);
-            }
-        } else {
-            keys.insert(prefix.to_owned());
-        }
-    }
-    for (k, v) in &table {
-        walk(k, v, &mut keys);
-    }
-    keys.into_iter()
-        .filter(|k| !KNOWN_KEYS.contains(&k.as_str()))
-        .collect()
 }
 
 fn describe_config_error(error: config::ConfigError) -> String {

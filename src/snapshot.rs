@@ -17,14 +17,13 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use actix_web::http::header::HeaderValue;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use tokio_postgres::{AsyncMessage, NoTls};
 
 use crate::domain::Cluster;
-use crate::domain::impact::ClusterInputs;
+use crate::domain::impact::FluxView;
 use crate::domain::merge::{ClusterInput, FluxInputs};
 use crate::storage::changes::{CHANGES_CHANNEL, ClusterBatch, FleetUpdate};
 use crate::storage::{Store, StoreError};
@@ -35,9 +34,9 @@ pub struct Encoded {
     pub identity: Bytes,
     pub gzip: Bytes,
     /// Strong validator of `identity`, quoted; the gzip encoding's is this with `-gzip`.
-    /// Ready header values: responses are prepared once, sent many times.
-    pub etag: HeaderValue,
-    pub gzip_etag: HeaderValue,
+    /// Ready to be sent as they are: responses are prepared once, sent many times.
+    pub etag: Bytes,
+    pub gzip_etag: Bytes,
 }
 
 impl Encoded {
@@ -59,10 +58,8 @@ impl Encoded {
         Self {
             identity: Bytes::from(identity.into_boxed_slice()),
             gzip: Bytes::from(gzip.into_boxed_slice()),
-            etag: HeaderValue::from_str(&format!("\"{tag}\""))
-                .expect("quoted hex is a header value"),
-            gzip_etag: HeaderValue::from_str(&format!("\"{tag}-gzip\""))
-                .expect("quoted hex is a header value"),
+            etag: Bytes::from(format!("\"{tag}\"")),
+            gzip_etag: Bytes::from(format!("\"{tag}-gzip\"")),
         }
     }
 
@@ -87,7 +84,7 @@ struct Built {
     responses: Arc<ClusterResponses>,
 }
 
-fn build(inputs: ClusterInputs<'_>) -> Built {
+fn build(inputs: FluxView<'_>) -> Built {
     Built {
         id: inputs.summary.id.to_string(),
         responses: Arc::new(ClusterResponses {

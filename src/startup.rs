@@ -9,14 +9,13 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 
-use crate::embedded_pg::{EmbeddedOptions, EmbeddedPostgres};
 use crate::http::auth::Credentials;
-use crate::http::crud::Rules;
 use crate::http::openapi::Documents;
 use crate::http::{self, AppState};
 use crate::settings::{Settings, redacted_url};
 use crate::snapshot::Snapshot;
 use crate::storage::{PoolOptions, Store, migrate};
+use embedded_pg::{EmbeddedOptions, EmbeddedPostgres};
 
 /// The database the server runs on: the configured one, or an embedded PostgreSQL it
 /// started itself and stops on [`Database::close`].
@@ -138,9 +137,7 @@ impl Application {
             store,
             mode,
             credentials: Credentials::from_settings(settings),
-            rules: Rules {
-                environments: settings.environments.clone(),
-            },
+            rules: settings.rules(),
             max_body_bytes: settings.http.max_body_bytes,
             snapshot: snapshot.clone(),
             limits: settings.flux,

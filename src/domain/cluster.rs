@@ -200,17 +200,8 @@ fn nul_in(path: &str, key: &str, value: &Value) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::testing::reference;
     use serde_json::json;
-
-    fn reference(id: &str) -> ComponentRef {
-        ComponentRef {
-            id: ComponentId::parse(id).unwrap(),
-            enabled: true,
-            oci_tag: None,
-            component_path: None,
-            patches: None,
-        }
-    }
 
     fn patches(value: Value) -> BTreeMap<String, Patches> {
         serde_json::from_value(value).unwrap()

@@ -158,21 +158,7 @@ pub fn dependency_order(components: &[PlatformComponent]) -> Result<Vec<usize>, 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn component(id: &str, depends_on: &[&str]) -> PlatformComponent {
-        PlatformComponent {
-            id: ComponentId::parse(id).unwrap(),
-            component_path: id.to_owned(),
-            component_version: "1.0.0".to_owned(),
-            cluster_env_enabled: false,
-            oci_url: "oci://ghcr.io/example/charts".to_owned(),
-            oci_tag: "1.0.0".to_owned(),
-            depends_on: depends_on
-                .iter()
-                .map(|d| ComponentId::parse(*d).unwrap())
-                .collect(),
-        }
-    }
+    use crate::domain::testing::component;
 
     #[test]
     fn component_paths_stay_inside_the_artifact() {

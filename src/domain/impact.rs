@@ -43,7 +43,7 @@ impl fmt::Display for Endpoint {
 /// Everything Flux receives about one cluster: its three endpoints' inputs and its entry in
 /// the fleet listing.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ClusterInputs<'a> {
+pub struct FluxView<'a> {
     pub summary: ClusterInput,
     pub platform_components: Vec<PlatformComponentInput<'a>>,
     pub namespaces: Vec<NamespaceInput<'a>>,
@@ -52,22 +52,25 @@ pub struct ClusterInputs<'a> {
 
 /// The catalog entries a set of clusters references, for computing their inputs.
 #[derive(Debug, Clone, Default)]
-pub struct Catalog {
+pub struct References {
     pub components: BTreeMap<ComponentId, PlatformComponent>,
     pub namespaces: BTreeMap<NamespaceId, Namespace>,
     pub rolebindings: BTreeMap<RoleBindingId, RoleBinding>,
 }
 
-impl<'a> ClusterInputs<'a> {
-    /// Borrows from `cluster` and `catalog`.
-    pub fn compute(cluster: &'a Cluster, catalog: &'a Catalog) -> Result<Self, DanglingReference> {
+impl<'a> FluxView<'a> {
+    /// Borrows from `cluster` and `references`.
+    pub fn compute(
+        cluster: &'a Cluster,
+        references: &'a References,
+    ) -> Result<Self, DanglingReference> {
         Ok(Self {
             summary: merge::cluster_inputs([cluster]).remove(0),
             platform_components: merge::platform_component_inputs(cluster, |id| {
-                catalog.components.get(id)
+                references.components.get(id)
             })?,
-            namespaces: merge::namespace_inputs(cluster, |id| catalog.namespaces.get(id))?,
-            rolebindings: merge::rolebinding_inputs(cluster, |id| catalog.rolebindings.get(id))?,
+            namespaces: merge::namespace_inputs(cluster, |id| references.namespaces.get(id))?,
+            rolebindings: merge::rolebinding_inputs(cluster, |id| references.rolebindings.get(id))?,
         })
     }
 
@@ -208,7 +211,7 @@ impl fmt::Display for Violation {
 }
 
 /// Every rule `inputs` break, in a stable order.
-pub fn check(inputs: &ClusterInputs<'_>, limits: FluxLimits) -> Vec<Violation> {
+pub fn check(inputs: &FluxView<'_>, limits: FluxLimits) -> Vec<Violation> {
     let cluster = inputs.cluster();
     let mut violations = Vec::new();
 
@@ -311,17 +314,14 @@ pub struct FieldChange {
 
 /// The difference between a cluster's inputs before and after a change (`None` when the
 /// cluster does not exist on that side); `None` when nothing Flux receives changes.
-pub fn diff(
-    before: Option<&ClusterInputs<'_>>,
-    after: Option<&ClusterInputs<'_>>,
-) -> Option<ClusterChange> {
+pub fn diff(before: Option<&FluxView<'_>>, after: Option<&FluxView<'_>>) -> Option<ClusterChange> {
     let side = after.or(before)?;
     if before == after {
         return None;
     }
     fn of<'s, 'a, T>(
-        inputs: Option<&'s ClusterInputs<'a>>,
-        pick: impl FnOnce(&'s ClusterInputs<'a>) -> &'s [T],
+        inputs: Option<&'s FluxView<'a>>,
+        pick: impl FnOnce(&'s FluxView<'a>) -> &'s [T],
     ) -> &'s [T] {
         inputs.map_or(&[], pick)
     }
@@ -433,67 +433,34 @@ mod tests {
 
     use super::*;
     use crate::domain::cluster::ComponentRef;
-    use crate::domain::names::ClusterName;
-
-    fn component(id: &str, depends_on: &[&str]) -> PlatformComponent {
-        PlatformComponent {
-            id: ComponentId::parse(id).unwrap(),
-            component_path: id.to_owned(),
-            component_version: "1.0.0".to_owned(),
-            cluster_env_enabled: false,
-            oci_url: "oci://r/x".to_owned(),
-            oci_tag: "1.0.0".to_owned(),
-            depends_on: depends_on
-                .iter()
-                .map(|d| ComponentId::parse(*d).unwrap())
-                .collect(),
-        }
-    }
+    use crate::domain::testing::{self, cluster, component};
 
     fn reference(id: &str, enabled: bool) -> ComponentRef {
         ComponentRef {
-            id: ComponentId::parse(id).unwrap(),
             enabled,
-            oci_tag: None,
-            component_path: None,
-            patches: None,
+            ..testing::reference(id)
         }
     }
 
-    fn cluster(refs: Vec<ComponentRef>) -> Cluster {
-        Cluster {
-            id: ClusterId::parse("c1").unwrap(),
-            cluster_name: ClusterName::parse("c1").unwrap(),
-            cluster_dns: ClusterDns::parse("c1.example.com").unwrap(),
-            environment: "dev".to_owned(),
-            node_count: None,
-            vm_image: None,
-            k0s_version: None,
-            platform_components: refs,
-            namespaces: vec![],
-            rolebindings: vec![],
-        }
-    }
-
-    fn catalog(components: &[PlatformComponent]) -> Catalog {
-        Catalog {
+    fn catalog(components: &[PlatformComponent]) -> References {
+        References {
             components: components
                 .iter()
                 .map(|c| (c.id.clone(), c.clone()))
                 .collect(),
-            ..Catalog::default()
+            ..References::default()
         }
     }
 
     /// A cluster and the catalog it references; its inputs borrow from it.
     struct Member {
         cluster: Cluster,
-        catalog: Catalog,
+        catalog: References,
     }
 
     impl Member {
-        fn inputs(&self) -> ClusterInputs<'_> {
-            ClusterInputs::compute(&self.cluster, &self.catalog).unwrap()
+        fn inputs(&self) -> FluxView<'_> {
+            FluxView::compute(&self.cluster, &self.catalog).unwrap()
         }
     }
 
@@ -595,7 +562,7 @@ mod tests {
         let after = after.inputs();
 
         let change = diff(Some(&before), Some(&after)).unwrap();
-        assert_eq!(change.cluster.as_str(), "c1");
+        assert_eq!(change.cluster.as_str(), "demo-01");
         let components = &change.endpoints[&Endpoint::PlatformComponents];
         assert_eq!(components.removed, ["b"]);
         assert_eq!(components.added.len(), 1);
@@ -604,7 +571,7 @@ mod tests {
             serde_json::to_value(&components.changed).unwrap(),
             json!([{"id": "a", "fields": [
                 {"field": "patches.replicas", "new": 2},
-                {"field": "source.oci_tag", "old": "1.0.0", "new": "2.0.0"}
+                {"field": "source.oci_tag", "old": "1.2.3", "new": "2.0.0"}
             ]}])
         );
         assert!(
@@ -625,6 +592,6 @@ mod tests {
             1
         );
         let deleted = diff(Some(&a), None).unwrap();
-        assert_eq!(deleted.endpoints[&Endpoint::Clusters].removed, ["c1"]);
+        assert_eq!(deleted.endpoints[&Endpoint::Clusters].removed, ["demo-01"]);
     }
 }

@@ -308,46 +308,7 @@ mod tests {
     use super::*;
     use crate::domain::cluster::ComponentRef;
     use crate::domain::rolebinding::SubjectKind;
-
-    fn component(id: &str, depends_on: &[&str]) -> PlatformComponent {
-        PlatformComponent {
-            id: ComponentId::parse(id).unwrap(),
-            component_path: format!("charts/{id}"),
-            component_version: "1.2.3".to_owned(),
-            cluster_env_enabled: false,
-            oci_url: format!("oci://registry.example.com/{id}"),
-            oci_tag: "1.2.3".to_owned(),
-            depends_on: depends_on
-                .iter()
-                .map(|d| ComponentId::parse(*d).unwrap())
-                .collect(),
-        }
-    }
-
-    fn reference(id: &str) -> ComponentRef {
-        ComponentRef {
-            id: ComponentId::parse(id).unwrap(),
-            enabled: true,
-            oci_tag: None,
-            component_path: None,
-            patches: None,
-        }
-    }
-
-    fn cluster(refs: Vec<ComponentRef>) -> Cluster {
-        Cluster {
-            id: ClusterId::parse("demo-01").unwrap(),
-            cluster_name: ClusterName::parse("demo-01").unwrap(),
-            cluster_dns: ClusterDns::parse("demo-01.k8s.example.com").unwrap(),
-            environment: "dev".to_owned(),
-            node_count: Some(3),
-            vm_image: None,
-            k0s_version: None,
-            platform_components: refs,
-            namespaces: vec![],
-            rolebindings: vec![],
-        }
-    }
+    use crate::domain::testing::{cluster, component, reference};
 
     fn catalog(components: &[PlatformComponent]) -> HashMap<ComponentId, PlatformComponent> {
         components

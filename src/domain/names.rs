@@ -31,7 +31,14 @@ pub enum NameError {
 pub const LABEL_MAX: usize = 63;
 pub const SUBDOMAIN_MAX: usize = 253;
 
-/// RFC 1123 label, as Kubernetes checks it: `[a-z0-9]([-a-z0-9]*[a-z0-9])?`, at most 63 characters.
+/// The rule of [`dns1123_label`] (without its length limit) as a regular expression, for
+/// the OpenAPI document and for checking the database's own rule against.
+pub const DNS1123_LABEL_PATTERN: &str = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
+/// The rule of [`dns1123_subdomain`] (without its length limits) as a regular expression.
+pub const DNS1123_SUBDOMAIN_PATTERN: &str =
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
+
+/// RFC 1123 label, as Kubernetes checks it ([`DNS1123_LABEL_PATTERN`]), at most 63 characters.
 pub fn dns1123_label(s: &str) -> Result<(), NameError> {
     if s.is_empty() {
         return Err(NameError::Empty);

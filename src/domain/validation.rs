@@ -2,6 +2,15 @@
 
 use std::fmt;
 
+use super::Environments;
+
+/// What validating a resource may depend on besides the resource itself: the deployment's
+/// configuration, read once at start-up.
+#[derive(Debug, Clone)]
+pub struct Rules {
+    pub environments: Environments,
+}
+
 /// One refused value. `field` is the value's path in the request document, written the way
 /// clients write it (`platform_components[2].id`, `labels."app.kubernetes.io/name"`), because
 /// the domain's field names are the API's field names.

@@ -12,7 +12,7 @@ use super::body;
 use super::crud::{self, ListQuery, page_response, timestamp};
 use super::docs::{AuthErrors, QueryErrors};
 use super::error::ApiError;
-use crate::domain::FieldErrors;
+use crate::domain::{FieldErrors, Kind};
 use crate::storage::audit::{AuditFilter, AuditRecord};
 
 /// Filters and paging; every filter is optional.
@@ -40,7 +40,6 @@ pub struct AuditQuery {
     offset: Option<i64>,
 }
 
-const KINDS: [&str; 4] = ["cluster", "platform_component", "namespace", "rolebinding"];
 const ACTIONS: [&str; 4] = ["create", "update", "delete", "rollback"];
 
 impl ListQuery for AuditQuery {
@@ -78,7 +77,7 @@ impl AuditQuery {
                     errors.add(field, format!("must be one of {known:?}, got {value:?}"));
                 }
             };
-        one_of("kind", &self.kind, &KINDS, &mut errors);
+        one_of("kind", &self.kind, &Kind::ALL.map(Kind::name), &mut errors);
         one_of("action", &self.action, &ACTIONS, &mut errors);
         let mut time = |field: &str, value: &Option<String>| -> Option<OffsetDateTime> {
             let value = value.as_ref()?;

@@ -1,18 +1,29 @@
 //! `/clusters`: clusters and what they take from the catalog.
 
+use actix_web::web::{self, Data, Path, Payload, ServiceConfig};
+use actix_web::{HttpRequest, HttpResponse};
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
-use super::crud::{ApiResource, ListQuery, Rules};
+use super::AppState;
+use super::crud::{self, HistoryEntry, PagingQuery, RollbackRequest, UpdateKind, WriteQuery};
+use super::crud::{ApiResource, ListQuery};
+use super::docs::{
+    AuthErrors, BodyErrors, ConflictError, DeleteConflictError, NotFoundError, PreconditionError,
+    QueryErrors, WriteErrors, WriteHeaders,
+};
+use super::error::ApiError;
+use crate::domain::Rules;
 use crate::domain::cluster::{attach_patches, check_info_text};
 use crate::domain::component::{check_component_path, check_oci_tag};
 use crate::domain::{
     Cluster, ClusterDns, ClusterId, ClusterName, ComponentId, ComponentRef, FieldErrors,
     NamespaceId, RoleBindingId,
 };
+use crate::settings::Mode;
 use crate::storage::ClusterFilter;
 
 /// A cluster, the catalog entries it references, and its per-cluster overrides.
@@ -35,21 +46,21 @@ use crate::storage::ClusterFilter;
 pub struct ClusterBody {
     /// Unique id (RFC 1123 label).
     #[schema(
-        pattern = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        pattern = "dns1123-label", // replaced by openapi::NamePatterns
         min_length = 1,
         max_length = 63
     )]
     pub id: String,
     /// The name templates see as `cluster.name` (RFC 1123 label).
     #[schema(
-        pattern = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        pattern = "dns1123-label", // replaced by openapi::NamePatterns
         min_length = 1,
         max_length = 63
     )]
     pub cluster_name: String,
     /// The cluster's DNS name, unique; Flux endpoints are addressed by it.
     #[schema(
-        pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+        pattern = "dns1123-subdomain", // replaced by openapi::NamePatterns
         min_length = 1,
         max_length = 253
     )]
@@ -92,7 +103,7 @@ pub struct ClusterBody {
 pub struct ComponentRefBody {
     /// Id of a catalog component.
     #[schema(
-        pattern = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        pattern = "dns1123-label", // replaced by openapi::NamePatterns
         min_length = 1,
         max_length = 63
     )]
@@ -114,7 +125,7 @@ pub struct ComponentRefBody {
 #[serde(deny_unknown_fields)]
 pub struct ReferenceBody {
     #[schema(
-        pattern = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        pattern = "dns1123-label", // replaced by openapi::NamePatterns
         min_length = 1,
         max_length = 63
     )]
@@ -319,25 +330,166 @@ fn references<T, E: std::fmt::Display>(
         .collect()
 }
 
-super::crud::resource_handlers! {
-    resource: Cluster,
-    body: ClusterBody,
-    update: ClusterUpdate,
-    query: ClusterQuery,
-    write_response: ClusterWriteResponse,
-    tag: "clusters",
-    collection: "/clusters",
-    item: "/clusters/{id}",
-    history: "/clusters/{id}/history",
-    rollback: "/clusters/{id}/rollback",
-    operation: ("Cluster", "Clusters"),
-    id: "Cluster id",
-    summaries: {
-        list: "List clusters, by id.",
-        get: "Get one cluster.",
-        create: "Register a cluster. Every referenced component, namespace and rolebinding must exist.",
-        replace: "Change a cluster: fields sent replace the stored ones (lists whole), fields omitted keep their value.",
-        patch: "Change a cluster with an RFC 7396 JSON merge patch.",
-        delete: "Delete a cluster and its references (the catalog entries stay).",
-    },
+// --- Handlers: each documented operation calls the flow every resource shares
+// (`super::crud`).
+
+/// The resource; or, for a dry run or with `X-Flux-Changes: true`, a report of
+/// the write with what changes for Flux.
+#[derive(utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // documents the two shapes a write answers with
+pub enum ClusterWriteResponse {
+    Resource(ClusterBody),
+    Report(crud::WriteReport),
+}
+
+#[utoipa::path(get, operation_id = "listClusters", path = "/clusters", tag = "clusters",
+    summary = "List clusters, by id.", params(ClusterQuery),
+    responses(
+        (status = 200, description = "One page, sorted by id", body = [ClusterBody],
+            headers(("X-Total-Count" = i64, description = "Items matching the filters, on all pages"),
+                    ("Link" = String, description = "RFC 8288 links to the next and previous pages"))),
+        QueryErrors, AuthErrors))]
+pub async fn list(state: Data<AppState>, request: HttpRequest) -> Result<HttpResponse, ApiError> {
+    crud::list::<Cluster>(&state, &request).await
+}
+
+#[utoipa::path(get, operation_id = "getCluster", path = "/clusters/{id}", tag = "clusters",
+    summary = "Get one cluster.",
+    params(("id" = String, Path, description = "Cluster id"),
+           ("If-None-Match" = Option<String>, Header, description = "An ETag you have; 304 if it is current")),
+    responses(
+        (status = 200, description = "The resource", body = ClusterBody,
+            headers(("ETag" = String, description = "The revision, quoted"))),
+        (status = 304, description = "Not modified: your copy is current"),
+        NotFoundError, AuthErrors))]
+pub async fn get(
+    state: Data<AppState>,
+    request: HttpRequest,
+    id: Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    crud::get::<Cluster>(&state, &request, &id).await
+}
+
+#[utoipa::path(post, operation_id = "createCluster", path = "/clusters", tag = "clusters",
+    summary = "Register a cluster. Every referenced component, namespace and rolebinding must exist.", params(WriteQuery, WriteHeaders),
+    request_body = ClusterBody,
+    responses(
+        (status = 201, description = "Created", body = ClusterWriteResponse,
+            headers(("Location" = String, description = "Path of the new resource"),
+                    ("ETag" = String, description = "The revision, quoted"),
+                    ("X-Flux-Changed-Clusters" = i64, description = "Clusters whose Flux inputs changed"))),
+        (status = 200, description = "Dry run: what creating would do", body = ClusterWriteResponse),
+        BodyErrors, ConflictError, PreconditionError, WriteErrors, AuthErrors))]
+pub async fn create(
+    state: Data<AppState>,
+    request: HttpRequest,
+    payload: Payload,
+) -> Result<HttpResponse, ApiError> {
+    crud::create::<Cluster>(&state, &request, payload).await
+}
+
+#[utoipa::path(put, operation_id = "replaceCluster", path = "/clusters/{id}", tag = "clusters",
+    summary = "Change a cluster: fields sent replace the stored ones (lists whole), fields omitted keep their value.",
+    params(("id" = String, Path, description = "Cluster id"), WriteQuery, WriteHeaders),
+    request_body = ClusterUpdate,
+    responses(
+        (status = 200, description = "The updated resource (or a report)", body = ClusterWriteResponse,
+            headers(("ETag" = String, description = "The new revision, quoted"),
+                    ("X-Flux-Changed-Clusters" = i64, description = "Clusters whose Flux inputs change"))),
+        BodyErrors, NotFoundError, ConflictError, PreconditionError, WriteErrors, AuthErrors))]
+pub async fn replace(
+    state: Data<AppState>,
+    request: HttpRequest,
+    id: Path<String>,
+    payload: Payload,
+) -> Result<HttpResponse, ApiError> {
+    crud::update::<Cluster>(&state, &request, &id, payload, UpdateKind::Replace).await
+}
+
+#[utoipa::path(patch, operation_id = "patchCluster", path = "/clusters/{id}", tag = "clusters",
+    summary = "Change a cluster with an RFC 7396 JSON merge patch.",
+    params(("id" = String, Path, description = "Cluster id"), WriteQuery, WriteHeaders),
+    request_body(content = ClusterUpdate, content_type = "application/merge-patch+json"),
+    responses(
+        (status = 200, description = "The updated resource (or a report)", body = ClusterWriteResponse,
+            headers(("ETag" = String, description = "The new revision, quoted"),
+                    ("X-Flux-Changed-Clusters" = i64, description = "Clusters whose Flux inputs change"))),
+        BodyErrors, NotFoundError, ConflictError, PreconditionError, WriteErrors, AuthErrors))]
+pub async fn patch(
+    state: Data<AppState>,
+    request: HttpRequest,
+    id: Path<String>,
+    payload: Payload,
+) -> Result<HttpResponse, ApiError> {
+    crud::update::<Cluster>(&state, &request, &id, payload, UpdateKind::MergePatch).await
+}
+
+#[utoipa::path(delete, operation_id = "deleteCluster", path = "/clusters/{id}", tag = "clusters",
+    summary = "Delete a cluster and its references (the catalog entries stay).",
+    params(("id" = String, Path, description = "Cluster id"), WriteQuery, WriteHeaders),
+    responses(
+        (status = 200, description = "The deleted resource (or a report)", body = ClusterWriteResponse,
+            headers(("X-Flux-Changed-Clusters" = i64, description = "Clusters whose Flux inputs change"))),
+        QueryErrors, NotFoundError, DeleteConflictError, PreconditionError, WriteErrors, AuthErrors))]
+pub async fn delete(
+    state: Data<AppState>,
+    request: HttpRequest,
+    id: Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    crud::delete::<Cluster>(&state, &request, &id).await
+}
+
+#[utoipa::path(get, operation_id = "getClusterHistory", path = "/clusters/{id}/history", tag = "clusters",
+    summary = "Revisions of this resource, newest first; also after it was deleted.",
+    params(("id" = String, Path, description = "Cluster id"), PagingQuery),
+    responses(
+        (status = 200, description = "One page of revisions", body = [HistoryEntry],
+            headers(("X-Total-Count" = i64, description = "Revisions on all pages"),
+                    ("Link" = String, description = "RFC 8288 links to the next and previous pages"))),
+        QueryErrors, NotFoundError, AuthErrors))]
+pub async fn history(
+    state: Data<AppState>,
+    request: HttpRequest,
+    id: Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    crud::history::<Cluster>(&state, &request, &id).await
+}
+
+#[utoipa::path(post, operation_id = "rollbackCluster", path = "/clusters/{id}/rollback", tag = "clusters",
+    summary = "Make an earlier revision's content current again, as a new revision (re-creates a deleted resource).",
+    params(("id" = String, Path, description = "Cluster id"), WriteQuery, WriteHeaders),
+    request_body = RollbackRequest,
+    responses(
+        (status = 200, description = "The restored resource (or a report)", body = ClusterWriteResponse,
+            headers(("ETag" = String, description = "The new revision, quoted"),
+                    ("X-Flux-Changed-Clusters" = i64, description = "Clusters whose Flux inputs change"))),
+        (status = 201, description = "Re-created a deleted resource", body = ClusterWriteResponse),
+        BodyErrors, NotFoundError, ConflictError, PreconditionError, WriteErrors, AuthErrors))]
+pub async fn rollback(
+    state: Data<AppState>,
+    request: HttpRequest,
+    id: Path<String>,
+    payload: Payload,
+) -> Result<HttpResponse, ApiError> {
+    crud::rollback::<Cluster>(&state, &request, &id, payload).await
+}
+
+/// Registers this resource's routes; writes only in crud mode.
+pub fn configure(config: &mut ServiceConfig, mode: Mode) {
+    crud::register(
+        config,
+        mode,
+        "/clusters",
+        crud::Routes {
+            list: web::get().to(list),
+            get: web::get().to(get),
+            history: web::get().to(history),
+            create: web::post().to(create),
+            replace: web::put().to(replace),
+            patch: web::patch().to(patch),
+            delete: web::delete().to(delete),
+            rollback: web::post().to(rollback),
+        },
+    );
 }

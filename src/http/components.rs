@@ -1,13 +1,24 @@
 //! `/platform_components`: the catalog of installable components.
 
+use actix_web::web::{self, Data, Path, Payload, ServiceConfig};
+use actix_web::{HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::crud::{ApiResource, ListQuery, Rules};
+use super::AppState;
+use super::crud::{self, HistoryEntry, PagingQuery, RollbackRequest, UpdateKind, WriteQuery};
+use super::crud::{ApiResource, ListQuery};
+use super::docs::{
+    AuthErrors, BodyErrors, ConflictError, DeleteConflictError, NotFoundError, PreconditionError,
+    QueryErrors, WriteErrors, WriteHeaders,
+};
+use super::error::ApiError;
+use crate::domain::Rules;
 use crate::domain::component::{
     check_component_path, check_component_version, check_oci_tag, check_oci_url,
 };
 use crate::domain::{ComponentId, FieldErrors, PlatformComponent};
+use crate::settings::Mode;
 use crate::storage::ComponentFilter;
 
 /// A catalog entry: what clusters install unless they override `component_path` or `oci_tag`.
@@ -25,7 +36,7 @@ use crate::storage::ComponentFilter;
 pub struct PlatformComponentBody {
     /// Unique id; becomes part of Kubernetes object names (RFC 1123 label).
     #[schema(
-        pattern = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        pattern = "dns1123-label", // replaced by openapi::NamePatterns
         min_length = 1,
         max_length = 63
     )]
@@ -160,25 +171,166 @@ impl ApiResource for PlatformComponent {
     }
 }
 
-super::crud::resource_handlers! {
-    resource: PlatformComponent,
-    body: PlatformComponentBody,
-    update: PlatformComponentUpdate,
-    query: ComponentQuery,
-    write_response: PlatformComponentWriteResponse,
-    tag: "platform components",
-    collection: "/platform_components",
-    item: "/platform_components/{id}",
-    history: "/platform_components/{id}/history",
-    rollback: "/platform_components/{id}/rollback",
-    operation: ("PlatformComponent", "PlatformComponents"),
-    id: "Component id",
-    summaries: {
-        list: "List catalog components, by id.",
-        get: "Get one catalog component.",
-        create: "Add a component to the catalog. Every `depends_on` id must exist.",
-        replace: "Change a component: fields sent replace the stored ones, fields omitted keep their value.",
-        patch: "Change a component with an RFC 7396 JSON merge patch.",
-        delete: "Remove a component from the catalog; refused while clusters or other components reference it.",
-    },
+// --- Handlers: each documented operation calls the flow every resource shares
+// (`super::crud`).
+
+/// The resource; or, for a dry run or with `X-Flux-Changes: true`, a report of
+/// the write with what changes for Flux.
+#[derive(utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // documents the two shapes a write answers with
+pub enum PlatformComponentWriteResponse {
+    Resource(PlatformComponentBody),
+    Report(crud::WriteReport),
+}
+
+#[utoipa::path(get, operation_id = "listPlatformComponents", path = "/platform_components", tag = "platform components",
+    summary = "List catalog components, by id.", params(ComponentQuery),
+    responses(
+        (status = 200, description = "One page, sorted by id", body = [PlatformComponentBody],
+            headers(("X-Total-Count" = i64, description = "Items matching the filters, on all pages"),
+                    ("Link" = String, description = "RFC 8288 links to the next and previous pages"))),
+        QueryErrors, AuthErrors))]
+pub async fn list(state: Data<AppState>, request: HttpRequest) -> Result<HttpResponse, ApiError> {
+    crud::list::<PlatformComponent>(&state, &request).await
+}
+
+#[utoipa::path(get, operation_id = "getPlatformComponent", path = "/platform_components/{id}", tag = "platform components",
+    summary = "Get one catalog component.",
+    params(("id" = String, Path, description = "Component id"),
+           ("If-None-Match" = Option<String>, Header, description = "An ETag you have; 304 if it is current")),
+    responses(
+        (status = 200, description = "The resource", body = PlatformComponentBody,
+            headers(("ETag" = String, description = "The revision, quoted"))),
+        (status = 304, description = "Not modified: your copy is current"),
+        NotFoundError, AuthErrors))]
+pub async fn get(
+    state: Data<AppState>,
+    request: HttpRequest,
+    id: Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    crud::get::<PlatformComponent>(&state, &request, &id).await
+}
+
+#[utoipa::path(post, operation_id = "createPlatformComponent", path = "/platform_components", tag = "platform components",
+    summary = "Add a component to the catalog. Every `depends_on` id must exist.", params(WriteQuery, WriteHeaders),
+    request_body = PlatformComponentBody,
+    responses(
+        (status = 201, description = "Created", body = PlatformComponentWriteResponse,
+            headers(("Location" = String, description = "Path of the new resource"),
+                    ("ETag" = String, description = "The revision, quoted"),
+                    ("X-Flux-Changed-Clusters" = i64, description = "Clusters whose Flux inputs changed"))),
+        (status = 200, description = "Dry run: what creating would do", body = PlatformComponentWriteResponse),
+        BodyErrors, ConflictError, PreconditionError, WriteErrors, AuthErrors))]
+pub async fn create(
+    state: Data<AppState>,
+    request: HttpRequest,
+    payload: Payload,
+) -> Result<HttpResponse, ApiError> {
+    crud::create::<PlatformComponent>(&state, &request, payload).await
+}
+
+#[utoipa::path(put, operation_id = "replacePlatformComponent", path = "/platform_components/{id}", tag = "platform components",
+    summary = "Change a component: fields sent replace the stored ones, fields omitted keep their value.",
+    params(("id" = String, Path, description = "Component id"), WriteQuery, WriteHeaders),
+    request_body = PlatformComponentUpdate,
+    responses(
+        (status = 200, description = "The updated resource (or a report)", body = PlatformComponentWriteResponse,
+            headers(("ETag" = String, description = "The new revision, quoted"),
+                    ("X-Flux-Changed-Clusters" = i64, description = "Clusters whose Flux inputs change"))),
+        BodyErrors, NotFoundError, ConflictError, PreconditionError, WriteErrors, AuthErrors))]
+pub async fn replace(
+    state: Data<AppState>,
+    request: HttpRequest,
+    id: Path<String>,
+    payload: Payload,
+) -> Result<HttpResponse, ApiError> {
+    crud::update::<PlatformComponent>(&state, &request, &id, payload, UpdateKind::Replace).await
+}
+
+#[utoipa::path(patch, operation_id = "patchPlatformComponent", path = "/platform_components/{id}", tag = "platform components",
+    summary = "Change a component with an RFC 7396 JSON merge patch.",
+    params(("id" = String, Path, description = "Component id"), WriteQuery, WriteHeaders),
+    request_body(content = PlatformComponentUpdate, content_type = "application/merge-patch+json"),
+    responses(
+        (status = 200, description = "The updated resource (or a report)", body = PlatformComponentWriteResponse,
+            headers(("ETag" = String, description = "The new revision, quoted"),
+                    ("X-Flux-Changed-Clusters" = i64, description = "Clusters whose Flux inputs change"))),
+        BodyErrors, NotFoundError, ConflictError, PreconditionError, WriteErrors, AuthErrors))]
+pub async fn patch(
+    state: Data<AppState>,
+    request: HttpRequest,
+    id: Path<String>,
+    payload: Payload,
+) -> Result<HttpResponse, ApiError> {
+    crud::update::<PlatformComponent>(&state, &request, &id, payload, UpdateKind::MergePatch).await
+}
+
+#[utoipa::path(delete, operation_id = "deletePlatformComponent", path = "/platform_components/{id}", tag = "platform components",
+    summary = "Remove a component from the catalog; refused while clusters or other components reference it.",
+    params(("id" = String, Path, description = "Component id"), WriteQuery, WriteHeaders),
+    responses(
+        (status = 200, description = "The deleted resource (or a report)", body = PlatformComponentWriteResponse,
+            headers(("X-Flux-Changed-Clusters" = i64, description = "Clusters whose Flux inputs change"))),
+        QueryErrors, NotFoundError, DeleteConflictError, PreconditionError, WriteErrors, AuthErrors))]
+pub async fn delete(
+    state: Data<AppState>,
+    request: HttpRequest,
+    id: Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    crud::delete::<PlatformComponent>(&state, &request, &id).await
+}
+
+#[utoipa::path(get, operation_id = "getPlatformComponentHistory", path = "/platform_components/{id}/history", tag = "platform components",
+    summary = "Revisions of this resource, newest first; also after it was deleted.",
+    params(("id" = String, Path, description = "Component id"), PagingQuery),
+    responses(
+        (status = 200, description = "One page of revisions", body = [HistoryEntry],
+            headers(("X-Total-Count" = i64, description = "Revisions on all pages"),
+                    ("Link" = String, description = "RFC 8288 links to the next and previous pages"))),
+        QueryErrors, NotFoundError, AuthErrors))]
+pub async fn history(
+    state: Data<AppState>,
+    request: HttpRequest,
+    id: Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    crud::history::<PlatformComponent>(&state, &request, &id).await
+}
+
+#[utoipa::path(post, operation_id = "rollbackPlatformComponent", path = "/platform_components/{id}/rollback", tag = "platform components",
+    summary = "Make an earlier revision's content current again, as a new revision (re-creates a deleted resource).",
+    params(("id" = String, Path, description = "Component id"), WriteQuery, WriteHeaders),
+    request_body = RollbackRequest,
+    responses(
+        (status = 200, description = "The restored resource (or a report)", body = PlatformComponentWriteResponse,
+            headers(("ETag" = String, description = "The new revision, quoted"),
+                    ("X-Flux-Changed-Clusters" = i64, description = "Clusters whose Flux inputs change"))),
+        (status = 201, description = "Re-created a deleted resource", body = PlatformComponentWriteResponse),
+        BodyErrors, NotFoundError, ConflictError, PreconditionError, WriteErrors, AuthErrors))]
+pub async fn rollback(
+    state: Data<AppState>,
+    request: HttpRequest,
+    id: Path<String>,
+    payload: Payload,
+) -> Result<HttpResponse, ApiError> {
+    crud::rollback::<PlatformComponent>(&state, &request, &id, payload).await
+}
+
+/// Registers this resource's routes; writes only in crud mode.
+pub fn configure(config: &mut ServiceConfig, mode: Mode) {
+    crud::register(
+        config,
+        mode,
+        "/platform_components",
+        crud::Routes {
+            list: web::get().to(list),
+            get: web::get().to(get),
+            history: web::get().to(history),
+            create: web::post().to(create),
+            replace: web::put().to(replace),
+            patch: web::patch().to(patch),
+            delete: web::delete().to(delete),
+            rollback: web::post().to(rollback),
+        },
+    );
 }

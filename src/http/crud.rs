@@ -1,9 +1,10 @@
 //! The REST flow every catalog resource shares: list, get, create, replace (PUT), merge
-//! patch (PATCH), delete, history and rollback. Each resource module adds its wire types
-//! and, through [`resource_handlers`], its documented handlers.
+//! patch (PATCH), delete, history and rollback. Each resource module adds its wire types,
+//! its documented handlers (each a call of the flow here) and its routes ([`register`]).
 
+use actix_web::Route;
 use actix_web::http::{StatusCode, header};
-use actix_web::web::Payload;
+use actix_web::web::{self, Payload, ServiceConfig};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, HttpResponseBuilder};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -14,19 +15,17 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::Principal;
 use super::body::{self, MediaTypes};
 use super::error::ApiError;
-use super::{AppState, RequestId, preconditions};
+use super::{AppState, RequestId, get_only, not_allowed, preconditions};
 use crate::domain::impact::ClusterChange;
 use crate::domain::names::dns1123_label;
 use crate::domain::validation::Rejection;
-use crate::domain::{Environments, FieldErrors};
+use crate::domain::{Cluster, Namespace, PlatformComponent, RoleBinding};
+use crate::domain::{FieldErrors, Rules};
+use crate::settings::Mode;
 use crate::storage::audit::AuditRecord;
-use crate::storage::{Document, Listed, Outcome, Page, Resource, Versioned, WriteContext, Written};
-
-/// What validating a resource may depend on besides the resource itself.
-#[derive(Debug, Clone)]
-pub struct Rules {
-    pub environments: Environments,
-}
+use crate::storage::{
+    Documents, Listed, Outcome, Page, Resource, Versioned, WriteContext, Written,
+};
 
 /// A resource as the REST API exposes it.
 pub trait ApiResource: Resource + 'static {
@@ -45,11 +44,18 @@ pub trait ApiResource: Resource + 'static {
     fn from_body(body: Self::Body, rules: &Rules) -> Result<Self, FieldErrors>;
 }
 
-impl<R: ApiResource> Document for R {
-    fn document(&self, revision: i64) -> Value {
-        serde_json::to_value(self.to_body(revision)).expect("bodies serialise")
-    }
+/// The resource at `revision` as clients see it: what the audit log and history keep.
+pub fn document<R: ApiResource>(resource: &R, revision: i64) -> Value {
+    serde_json::to_value(resource.to_body(revision)).expect("bodies serialise")
 }
+
+/// [`document`] for every kind, for writes of a whole catalog.
+pub const DOCUMENTS: Documents = Documents {
+    platform_component: document::<PlatformComponent>,
+    namespace: document::<Namespace>,
+    rolebinding: document::<RoleBinding>,
+    cluster: document::<Cluster>,
+};
 
 /// A list endpoint's query parameters.
 pub trait ListQuery: DeserializeOwned {
@@ -166,7 +172,7 @@ pub async fn list<R: ApiResource>(
 }
 
 fn not_found<R: ApiResource>(id: &str) -> ApiError {
-    ApiError::NotFound(format!("no {} with id {id:?}", R::KIND))
+    ApiError::NotFound(format!("no {} with id {id:?}", R::KIND.label()))
 }
 
 /// Ids that are not valid names cannot exist: 404 without asking the database, which also
@@ -285,9 +291,9 @@ fn wants_report(request: &HttpRequest) -> Result<bool, ApiError> {
     }
 }
 
-/// Makes a committed write visible on this replica before its response leaves: the
-/// writer's next Flux read sees it. Other replicas follow through the change log.
-async fn publish(state: &AppState, context: &WriteContext) {
+/// Makes a committed write visible in this server's own snapshot before its response
+/// leaves: the writer's next Flux read sees it. Other replicas follow through the change log.
+async fn refresh_own_snapshot(state: &AppState, context: &WriteContext) {
     if !context.dry_run
         && let Err(error) = state.snapshot.sync().await
     {
@@ -348,9 +354,9 @@ pub async fn create<R: ApiResource>(
     let preconditions = preconditions::from_headers(request)?;
     let written = state
         .store
-        .create(resource, &preconditions, &context)
+        .create(resource, document::<R>, &preconditions, &context)
         .await?;
-    publish(state, &context).await;
+    refresh_own_snapshot(state, &context).await;
     Ok(write_response(request, &context, written))
 }
 
@@ -402,18 +408,18 @@ pub async fn update<R: ApiResource>(
     let rules = &state.rules;
     let written = state
         .store
-        .update::<R>(id, &preconditions, &context, |current| {
+        .update::<R>(id, document::<R>, &preconditions, &context, |current| {
             // The document's revision is not content; the precondition above covers it.
-            let mut document = current.document(0);
+            let mut fields = document(current, 0);
             match kind {
-                UpdateKind::Replace => replace_fields(&mut document, changes),
-                UpdateKind::MergePatch => merge_patch(&mut document, &Value::Object(changes)),
+                UpdateKind::Replace => replace_fields(&mut fields, changes),
+                UpdateKind::MergePatch => merge_patch(&mut fields, &Value::Object(changes)),
             }
-            let body: R::Body = body::from_value(document).map_err(Rejection::Malformed)?;
+            let body: R::Body = body::from_value(fields).map_err(Rejection::Malformed)?;
             R::from_body(body, rules).map_err(Rejection::Invalid)
         })
         .await?;
-    publish(state, &context).await;
+    refresh_own_snapshot(state, &context).await;
     Ok(write_response(request, &context, written))
 }
 
@@ -428,9 +434,9 @@ pub async fn delete<R: ApiResource>(
     let preconditions = preconditions::from_headers(request)?;
     let written = state
         .store
-        .delete::<R>(id, &preconditions, &context)
+        .delete::<R>(id, document::<R>, &preconditions, &context)
         .await?;
-    publish(state, &context).await;
+    refresh_own_snapshot(state, &context).await;
     Ok(write_response(request, &context, written))
 }
 
@@ -464,11 +470,11 @@ pub async fn history<R: ApiResource>(
     let id = possible_id::<R>(id)?;
     let query: PagingQuery = body::parse_query(request.query_string())?;
     let page = page(&query)?;
-    let Listed { items, total } = state.store.history(R::AUDIT_KIND, id, page).await?;
+    let Listed { items, total } = state.store.history(R::KIND.name(), id, page).await?;
     if total == 0 && state.store.get::<R>(id).await?.is_none() {
         return Err(ApiError::NotFound(format!(
             "no {} with id {id:?}, and none in the history",
-            R::KIND
+            R::KIND.label()
         )));
     }
     let entries: Vec<HistoryEntry> = items
@@ -509,10 +515,13 @@ pub async fn rollback<R: ApiResource>(
     let RollbackRequest { revision } = body::parse_document(&bytes)?;
     let record = state
         .store
-        .revision(R::AUDIT_KIND, id, revision)
+        .revision(R::KIND.name(), id, revision)
         .await?
         .ok_or_else(|| {
-            ApiError::NotFound(format!("no revision {revision} of {} {id:?}", R::KIND))
+            ApiError::NotFound(format!(
+                "no revision {revision} of {} {id:?}",
+                R::KIND.label()
+            ))
         })?;
     let Some(content) = record.after else {
         return Err(ApiError::ValidationFailed(FieldErrors::single(
@@ -530,9 +539,9 @@ pub async fn rollback<R: ApiResource>(
     let preconditions = preconditions::from_headers(request)?;
     let written = state
         .store
-        .restore(id, resource, &preconditions, &context)
+        .restore(id, resource, document::<R>, &preconditions, &context)
         .await?;
-    publish(state, &context).await;
+    refresh_own_snapshot(state, &context).await;
     Ok(write_response(request, &context, written))
 }
 
@@ -568,202 +577,47 @@ fn merge_patch(target: &mut Value, patch: &Value) {
     }
 }
 
-/// Defines the documented handlers of one resource (`list`, `get`, `create`, `replace`,
-/// `patch`, `delete`, `history`, `rollback`), each delegating to the generic flow above,
-/// and `WriteResponse`, the documented answer of its writes. The resource module supplies
-/// its types, its paths and the sentences its documentation needs.
-macro_rules! resource_handlers {
-    (
-        resource: $resource:ident,
-        body: $body:ident,
-        update: $update:ident,
-        query: $query:ident,
-        write_response: $write_response:ident,
-        tag: $tag:literal,
-        collection: $collection:literal,
-        item: $item:literal,
-        history: $history:literal,
-        rollback: $rollback:literal,
-        operation: ($singular:literal, $plural:literal),
-        id: $id_doc:literal,
-        summaries: {
-            list: $list_doc:literal,
-            get: $get_doc:literal,
-            create: $create_doc:literal,
-            replace: $replace_doc:literal,
-            patch: $patch_doc:literal,
-            delete: $delete_doc:literal $(,)?
-        } $(,)?
-    ) => {
-        /// The resource; or, for a dry run or with `X-Flux-Changes: true`, a report of
-        /// the write with what changes for Flux.
-        #[derive(utoipa::ToSchema)]
-        #[serde(untagged)]
-        #[allow(dead_code)] // documents the two shapes a write answers with
-        pub enum $write_response {
-            Resource($body),
-            Report($crate::http::crud::WriteReport),
-        }
-
-        #[utoipa::path(get, operation_id = concat!("list", $plural), path = $collection, tag = $tag,
-            summary = $list_doc, params($query),
-            responses(
-                (status = 200, description = "One page, sorted by id", body = [$body],
-                    headers(("X-Total-Count" = i64, description = "Items matching the filters, on all pages"),
-                            ("Link" = String, description = "RFC 8288 links to the next and previous pages"))),
-                $crate::http::docs::QueryErrors, $crate::http::docs::AuthErrors))]
-        pub async fn list(
-            state: actix_web::web::Data<$crate::http::AppState>,
-            request: actix_web::HttpRequest,
-        ) -> Result<actix_web::HttpResponse, $crate::http::error::ApiError> {
-            $crate::http::crud::list::<$resource>(&state, &request).await
-        }
-
-        #[utoipa::path(get, operation_id = concat!("get", $singular), path = $item, tag = $tag,
-            summary = $get_doc,
-            params(("id" = String, Path, description = $id_doc),
-                   ("If-None-Match" = Option<String>, Header, description = "An ETag you have; 304 if it is current")),
-            responses(
-                (status = 200, description = "The resource", body = $body,
-                    headers(("ETag" = String, description = "The revision, quoted"))),
-                (status = 304, description = "Not modified: your copy is current"),
-                $crate::http::docs::NotFoundError, $crate::http::docs::AuthErrors))]
-        pub async fn get(
-            state: actix_web::web::Data<$crate::http::AppState>,
-            request: actix_web::HttpRequest,
-            id: actix_web::web::Path<String>,
-        ) -> Result<actix_web::HttpResponse, $crate::http::error::ApiError> {
-            $crate::http::crud::get::<$resource>(&state, &request, &id).await
-        }
-
-        #[utoipa::path(post, operation_id = concat!("create", $singular), path = $collection, tag = $tag,
-            summary = $create_doc, params($crate::http::crud::WriteQuery, $crate::http::docs::WriteHeaders),
-            request_body = $body,
-            responses(
-                (status = 201, description = "Created", body = $write_response,
-                    headers(("Location" = String, description = "Path of the new resource"),
-                            ("ETag" = String, description = "The revision, quoted"),
-                            ("X-Flux-Changed-Clusters" = i64, description = "Clusters whose Flux inputs changed"))),
-                (status = 200, description = "Dry run: what creating would do", body = $write_response),
-                $crate::http::docs::BodyErrors, $crate::http::docs::ConflictError,
-                $crate::http::docs::PreconditionError, $crate::http::docs::WriteErrors,
-                $crate::http::docs::AuthErrors))]
-        pub async fn create(
-            state: actix_web::web::Data<$crate::http::AppState>,
-            request: actix_web::HttpRequest,
-            payload: actix_web::web::Payload,
-        ) -> Result<actix_web::HttpResponse, $crate::http::error::ApiError> {
-            $crate::http::crud::create::<$resource>(&state, &request, payload).await
-        }
-
-        #[utoipa::path(put, operation_id = concat!("replace", $singular), path = $item, tag = $tag,
-            summary = $replace_doc,
-            params(("id" = String, Path, description = $id_doc), $crate::http::crud::WriteQuery,
-                   $crate::http::docs::WriteHeaders),
-            request_body = $update,
-            responses(
-                (status = 200, description = "The updated resource (or a report)", body = $write_response,
-                    headers(("ETag" = String, description = "The new revision, quoted"),
-                            ("X-Flux-Changed-Clusters" = i64, description = "Clusters whose Flux inputs change"))),
-                $crate::http::docs::BodyErrors, $crate::http::docs::NotFoundError,
-                $crate::http::docs::ConflictError, $crate::http::docs::PreconditionError,
-                $crate::http::docs::WriteErrors, $crate::http::docs::AuthErrors))]
-        pub async fn replace(
-            state: actix_web::web::Data<$crate::http::AppState>,
-            request: actix_web::HttpRequest,
-            id: actix_web::web::Path<String>,
-            payload: actix_web::web::Payload,
-        ) -> Result<actix_web::HttpResponse, $crate::http::error::ApiError> {
-            $crate::http::crud::update::<$resource>(
-                &state, &request, &id, payload, $crate::http::crud::UpdateKind::Replace,
-            )
-            .await
-        }
-
-        #[utoipa::path(patch, operation_id = concat!("patch", $singular), path = $item, tag = $tag,
-            summary = $patch_doc,
-            params(("id" = String, Path, description = $id_doc), $crate::http::crud::WriteQuery,
-                   $crate::http::docs::WriteHeaders),
-            request_body(content = $update, content_type = "application/merge-patch+json"),
-            responses(
-                (status = 200, description = "The updated resource (or a report)", body = $write_response,
-                    headers(("ETag" = String, description = "The new revision, quoted"),
-                            ("X-Flux-Changed-Clusters" = i64, description = "Clusters whose Flux inputs change"))),
-                $crate::http::docs::BodyErrors, $crate::http::docs::NotFoundError,
-                $crate::http::docs::ConflictError, $crate::http::docs::PreconditionError,
-                $crate::http::docs::WriteErrors, $crate::http::docs::AuthErrors))]
-        pub async fn patch(
-            state: actix_web::web::Data<$crate::http::AppState>,
-            request: actix_web::HttpRequest,
-            id: actix_web::web::Path<String>,
-            payload: actix_web::web::Payload,
-        ) -> Result<actix_web::HttpResponse, $crate::http::error::ApiError> {
-            $crate::http::crud::update::<$resource>(
-                &state, &request, &id, payload, $crate::http::crud::UpdateKind::MergePatch,
-            )
-            .await
-        }
-
-        #[utoipa::path(delete, operation_id = concat!("delete", $singular), path = $item, tag = $tag,
-            summary = $delete_doc,
-            params(("id" = String, Path, description = $id_doc), $crate::http::crud::WriteQuery,
-                   $crate::http::docs::WriteHeaders),
-            responses(
-                (status = 200, description = "The deleted resource (or a report)", body = $write_response,
-                    headers(("X-Flux-Changed-Clusters" = i64, description = "Clusters whose Flux inputs change"))),
-                $crate::http::docs::QueryErrors, $crate::http::docs::NotFoundError,
-                $crate::http::docs::DeleteConflictError, $crate::http::docs::PreconditionError,
-                $crate::http::docs::WriteErrors, $crate::http::docs::AuthErrors))]
-        pub async fn delete(
-            state: actix_web::web::Data<$crate::http::AppState>,
-            request: actix_web::HttpRequest,
-            id: actix_web::web::Path<String>,
-        ) -> Result<actix_web::HttpResponse, $crate::http::error::ApiError> {
-            $crate::http::crud::delete::<$resource>(&state, &request, &id).await
-        }
-
-        #[utoipa::path(get, operation_id = concat!("get", $singular, "History"), path = $history, tag = $tag,
-            summary = "Revisions of this resource, newest first; also after it was deleted.",
-            params(("id" = String, Path, description = $id_doc), $crate::http::crud::PagingQuery),
-            responses(
-                (status = 200, description = "One page of revisions", body = [$crate::http::crud::HistoryEntry],
-                    headers(("X-Total-Count" = i64, description = "Revisions on all pages"),
-                            ("Link" = String, description = "RFC 8288 links to the next and previous pages"))),
-                $crate::http::docs::QueryErrors, $crate::http::docs::NotFoundError,
-                $crate::http::docs::AuthErrors))]
-        pub async fn history(
-            state: actix_web::web::Data<$crate::http::AppState>,
-            request: actix_web::HttpRequest,
-            id: actix_web::web::Path<String>,
-        ) -> Result<actix_web::HttpResponse, $crate::http::error::ApiError> {
-            $crate::http::crud::history::<$resource>(&state, &request, &id).await
-        }
-
-        #[utoipa::path(post, operation_id = concat!("rollback", $singular), path = $rollback, tag = $tag,
-            summary = "Make an earlier revision's content current again, as a new revision (re-creates a deleted resource).",
-            params(("id" = String, Path, description = $id_doc), $crate::http::crud::WriteQuery,
-                   $crate::http::docs::WriteHeaders),
-            request_body = $crate::http::crud::RollbackRequest,
-            responses(
-                (status = 200, description = "The restored resource (or a report)", body = $write_response,
-                    headers(("ETag" = String, description = "The new revision, quoted"),
-                            ("X-Flux-Changed-Clusters" = i64, description = "Clusters whose Flux inputs change"))),
-                (status = 201, description = "Re-created a deleted resource", body = $write_response),
-                $crate::http::docs::BodyErrors, $crate::http::docs::NotFoundError,
-                $crate::http::docs::ConflictError, $crate::http::docs::PreconditionError,
-                $crate::http::docs::WriteErrors, $crate::http::docs::AuthErrors))]
-        pub async fn rollback(
-            state: actix_web::web::Data<$crate::http::AppState>,
-            request: actix_web::HttpRequest,
-            id: actix_web::web::Path<String>,
-            payload: actix_web::web::Payload,
-        ) -> Result<actix_web::HttpResponse, $crate::http::error::ApiError> {
-            $crate::http::crud::rollback::<$resource>(&state, &request, &id, payload).await
-        }
-    };
+/// The routes of one resource, each a handler of its module.
+pub struct Routes {
+    pub list: Route,
+    pub get: Route,
+    pub history: Route,
+    pub create: Route,
+    pub replace: Route,
+    pub patch: Route,
+    pub delete: Route,
+    pub rollback: Route,
 }
 
-pub(crate) use resource_handlers;
+/// Registers a resource's collection, item, history and rollback paths under `collection`.
+/// Write routes exist only in crud mode, so a read-only server has no path to a write
+/// handler at all; other methods get 405 naming those the path serves.
+pub fn register(config: &mut ServiceConfig, mode: Mode, collection: &str, routes: Routes) {
+    let read_only = mode == Mode::ReadOnly;
+    let item = format!("{collection}/{{id}}");
+    let mut collection_resource = web::resource(collection).route(routes.list);
+    let mut item_resource = web::resource(item.as_str()).route(routes.get);
+    let history = get_only(&format!("{item}/history")).route(routes.history);
+    let mut rollback = web::resource(format!("{item}/rollback"));
+    let (collection_allows, item_allows, rollback_allows) = if read_only {
+        ("GET, HEAD", "GET, HEAD", "")
+    } else {
+        collection_resource = collection_resource.route(routes.create);
+        item_resource = item_resource
+            .route(routes.replace)
+            .route(routes.patch)
+            .route(routes.delete);
+        rollback = rollback.route(routes.rollback);
+        ("GET, HEAD, POST", "GET, HEAD, PUT, PATCH, DELETE", "POST")
+    };
+    config
+        .service(
+            collection_resource.default_service(web::to(not_allowed(collection_allows, read_only))),
+        )
+        .service(item_resource.default_service(web::to(not_allowed(item_allows, read_only))))
+        .service(history)
+        .service(rollback.default_service(web::to(not_allowed(rollback_allows, read_only))));
+}
 
 #[cfg(test)]
 mod tests {

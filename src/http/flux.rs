@@ -21,6 +21,26 @@ pub const AGE_HEADER: &str = "x-catalog-age";
 /// `true` while the database cannot be reached and the snapshot may be behind it.
 pub const STALE_HEADER: &str = "x-catalog-stale";
 
+/// The headers of every Flux endpoint's 200 response, for the OpenAPI document (added to
+/// each operation under [`CLUSTERS_PATH`] by [`super::openapi`]): name, type, description.
+pub const RESPONSE_HEADERS: [(&str, &str, &str); 3] = [
+    (
+        "ETag",
+        "string",
+        "Hash of the body (with -gzip when gzip-encoded)",
+    ),
+    (
+        "X-Catalog-Age",
+        "integer",
+        "Seconds since the snapshot was last confirmed in sync with the database",
+    ),
+    (
+        "X-Catalog-Stale",
+        "string",
+        "true while the database cannot be reached",
+    ),
+];
+
 /// Whether the client takes gzip (Go's HTTP client, hence Flux, asks for it by default).
 fn accepts_gzip(request: &HttpRequest) -> bool {
     request
@@ -52,8 +72,8 @@ fn not_modified(request: &HttpRequest, encoded: &Encoded) -> bool {
         let tag = tag.trim();
         let tag = tag.strip_prefix("W/").unwrap_or(tag);
         tag == "*"
-            || tag.as_bytes() == encoded.etag.as_bytes()
-            || tag.as_bytes() == encoded.gzip_etag.as_bytes()
+            || tag.as_bytes() == encoded.etag.as_ref()
+            || tag.as_bytes() == encoded.gzip_etag.as_ref()
     })
 }
 
@@ -73,7 +93,7 @@ fn respond(request: &HttpRequest, state: &AppState, encoded: &Encoded) -> HttpRe
         &encoded.etag
     };
     response
-        .insert_header((header::ETAG, etag.clone()))
+        .insert_header((header::ETAG, header_value(etag)))
         .insert_header((header::VARY, HeaderValue::from_static("Accept-Encoding")))
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-cache")))
         .insert_header((AGE_HEADER, HeaderValue::from(age)));
@@ -94,6 +114,11 @@ fn respond(request: &HttpRequest, state: &AppState, encoded: &Encoded) -> HttpRe
     } else {
         response.body(encoded.identity.clone())
     }
+}
+
+/// A header value the snapshot prepared, shared rather than copied.
+fn header_value(bytes: &bytes::Bytes) -> HeaderValue {
+    HeaderValue::from_maybe_shared(bytes.clone()).expect("the snapshot makes valid header values")
 }
 
 fn not_loaded() -> ApiError {
@@ -125,10 +150,7 @@ fn cluster_response(
 #[utoipa::path(get, operation_id = "getPlatformComponentInputs", path = "/api/v2/flux/clusters/{cluster_dns}/platform-components", tag = "flux",
     params(("cluster_dns" = String, Path, description = "The cluster's DNS name", example = "demo-cluster-01.k8s.example.com"),
            FluxHeaders),
-    responses((status = 200, description = "ExternalService inputs", body = PlatformComponentInputs, headers(
-            ("ETag" = String, description = "Hash of the body (with -gzip when gzip-encoded)"),
-            ("X-Catalog-Age" = i64, description = "Seconds since the snapshot was last confirmed in sync with the database"),
-            ("X-Catalog-Stale" = String, description = "true while the database cannot be reached"))),
+    responses((status = 200, description = "ExternalService inputs", body = PlatformComponentInputs),
         (status = 304, description = "Not modified: If-None-Match names the current body"),
         NotFoundError, QueryErrors, AuthErrors))]
 pub fn platform_components(
@@ -142,10 +164,7 @@ pub fn platform_components(
 /// The cluster's namespaces with their labels and annotations, by id.
 #[utoipa::path(get, operation_id = "getNamespaceInputs", path = "/api/v2/flux/clusters/{cluster_dns}/namespaces", tag = "flux",
     params(("cluster_dns" = String, Path, description = "The cluster's DNS name"), FluxHeaders),
-    responses((status = 200, description = "ExternalService inputs", body = NamespaceInputs, headers(
-            ("ETag" = String, description = "Hash of the body (with -gzip when gzip-encoded)"),
-            ("X-Catalog-Age" = i64, description = "Seconds since the snapshot was last confirmed in sync with the database"),
-            ("X-Catalog-Stale" = String, description = "true while the database cannot be reached"))),
+    responses((status = 200, description = "ExternalService inputs", body = NamespaceInputs),
         (status = 304, description = "Not modified: If-None-Match names the current body"),
         NotFoundError, QueryErrors, AuthErrors))]
 pub fn namespaces(
@@ -159,10 +178,7 @@ pub fn namespaces(
 /// The cluster's rolebindings with their role and subjects, by id.
 #[utoipa::path(get, operation_id = "getRoleBindingInputs", path = "/api/v2/flux/clusters/{cluster_dns}/rolebindings", tag = "flux",
     params(("cluster_dns" = String, Path, description = "The cluster's DNS name"), FluxHeaders),
-    responses((status = 200, description = "ExternalService inputs", body = RoleBindingInputs, headers(
-            ("ETag" = String, description = "Hash of the body (with -gzip when gzip-encoded)"),
-            ("X-Catalog-Age" = i64, description = "Seconds since the snapshot was last confirmed in sync with the database"),
-            ("X-Catalog-Stale" = String, description = "true while the database cannot be reached"))),
+    responses((status = 200, description = "ExternalService inputs", body = RoleBindingInputs),
         (status = 304, description = "Not modified: If-None-Match names the current body"),
         NotFoundError, QueryErrors, AuthErrors))]
 pub fn rolebindings(
@@ -273,10 +289,7 @@ pub struct FluxHeaders {
 /// Every cluster, by id: for management-cluster provisioners.
 #[utoipa::path(get, operation_id = "getClusterInputs", path = "/api/v2/flux/clusters", tag = "flux",
     params(ClusterInputsQuery, FluxHeaders),
-    responses((status = 200, description = "ExternalService inputs", body = ClusterInputs, headers(
-            ("ETag" = String, description = "Hash of the body (with -gzip when gzip-encoded)"),
-            ("X-Catalog-Age" = i64, description = "Seconds since the snapshot was last confirmed in sync with the database"),
-            ("X-Catalog-Stale" = String, description = "true while the database cannot be reached"))),
+    responses((status = 200, description = "ExternalService inputs", body = ClusterInputs),
         (status = 304, description = "Not modified: If-None-Match names the current body"),
         QueryErrors, AuthErrors))]
 pub async fn clusters(

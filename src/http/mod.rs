@@ -3,6 +3,7 @@
 mod audit;
 pub mod auth;
 mod body;
+pub mod catalog_document;
 mod changes;
 mod clusters;
 mod components;
@@ -34,8 +35,8 @@ use actix_web::middleware::{Next, from_fn};
 use actix_web::{HttpMessage, HttpResponse, web};
 
 use self::auth::Credentials;
-use self::crud::Rules;
 use self::error::ApiError;
+use crate::domain::Rules;
 use crate::settings::Mode;
 use crate::storage::Store;
 
@@ -58,35 +59,6 @@ fn not_allowed(
     read_only: bool,
 ) -> impl Fn() -> Ready<Result<HttpResponse, ApiError>> + Clone + 'static {
     move || ready(Err(ApiError::MethodNotAllowed { allow, read_only }))
-}
-
-/// Collection, item, history and rollback routes of one catalog resource. Write routes
-/// exist only in crud mode, so a read-only server has no path to a write handler at all.
-macro_rules! resource_routes {
-    ($config:expr, $mode:expr, $path:literal, $module:ident) => {{
-        let read_only = $mode == Mode::ReadOnly;
-        let mut collection = web::resource($path).route(web::get().to($module::list));
-        let mut item = web::resource(concat!($path, "/{id}")).route(web::get().to($module::get));
-        let history =
-            get_only(concat!($path, "/{id}/history")).route(web::get().to($module::history));
-        let mut rollback = web::resource(concat!($path, "/{id}/rollback"));
-        let (collection_allows, item_allows, rollback_allows) = if read_only {
-            ("GET, HEAD", "GET, HEAD", "")
-        } else {
-            collection = collection.route(web::post().to($module::create));
-            item = item
-                .route(web::put().to($module::replace))
-                .route(web::patch().to($module::patch))
-                .route(web::delete().to($module::delete));
-            rollback = rollback.route(web::post().to($module::rollback));
-            ("GET, HEAD, POST", "GET, HEAD, PUT, PATCH, DELETE", "POST")
-        };
-        $config
-            .service(collection.default_service(web::to(not_allowed(collection_allows, read_only))))
-            .service(item.default_service(web::to(not_allowed(item_allows, read_only))))
-            .service(history)
-            .service(rollback.default_service(web::to(not_allowed(rollback_allows, read_only))));
-    }};
 }
 
 /// A path that serves only GET (and so HEAD); other methods get 405.
@@ -115,10 +87,10 @@ pub fn configure(config: &mut web::ServiceConfig, mode: Mode) {
                 if mode == Mode::Crud {
                     config.service(get_only("/audit").route(web::get().to(audit::list)));
                 }
-                resource_routes!(config, mode, "/clusters", clusters);
-                resource_routes!(config, mode, "/platform_components", components);
-                resource_routes!(config, mode, "/namespaces", namespaces);
-                resource_routes!(config, mode, "/rolebindings", rolebindings);
+                clusters::configure(config, mode);
+                components::configure(config, mode);
+                namespaces::configure(config, mode);
+                rolebindings::configure(config, mode);
             })
             .default_service(web::to(|request: actix_web::HttpRequest| {
                 ready(Err::<HttpResponse, _>(ApiError::NotFound(format!(

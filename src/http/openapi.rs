@@ -6,6 +6,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{audit, clusters, components, error, flux, health, namespaces, rolebindings};
+use crate::domain::names;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -32,7 +33,7 @@ with 405. Every error is an RFC 9457 problem document (application/problem+json)
     ),
     components(schemas(error::Problem, error::ErrorCode, error::ProblemField, error::ProblemReferrer,
         error::ProblemViolation)),
-    modifiers(&SecuritySchemes),
+    modifiers(&SecuritySchemes, &FluxResponseHeaders, &NamePatterns),
     security(("bearerAuth" = []), ("basicAuth" = [])),
     tags(
         (name = "flux", description = "ExternalService endpoints polled by Flux Operator; both modes"),
@@ -69,6 +70,80 @@ impl Modify for SecuritySchemes {
                     .build(),
             ),
         );
+    }
+}
+
+/// Documents [`flux::RESPONSE_HEADERS`] on the 200 response of every Flux endpoint.
+struct FluxResponseHeaders;
+
+impl Modify for FluxResponseHeaders {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::PartialSchema;
+        use utoipa::openapi::{RefOr, header::Header};
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if !path.starts_with(flux::CLUSTERS_PATH) {
+                continue;
+            }
+            let Some(operation) = item.get.as_mut() else {
+                continue;
+            };
+            let Some(RefOr::T(ok)) = operation.responses.responses.get_mut("200") else {
+                continue;
+            };
+            for (name, kind, description) in flux::RESPONSE_HEADERS {
+                let schema = match kind {
+                    "integer" => i64::schema(),
+                    _ => String::schema(),
+                };
+                let mut header = Header::new(schema);
+                header.description = Some(description.to_owned());
+                ok.headers.insert(name.to_owned(), RefOr::T(header));
+            }
+        }
+    }
+}
+
+/// Name rules in the schemas, from their one definition in [`crate::domain::names`]:
+/// utoipa takes only literal patterns, so fields name their rule (`pattern =
+/// "dns1123-label"`) and this puts the regular expression in its place.
+struct NamePatterns;
+
+/// The placeholders fields use, and the patterns they stand for.
+const NAME_PATTERNS: [(&str, &str); 2] = [
+    ("dns1123-label", names::DNS1123_LABEL_PATTERN),
+    ("dns1123-subdomain", names::DNS1123_SUBDOMAIN_PATTERN),
+];
+
+impl Modify for NamePatterns {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::RefOr;
+        use utoipa::openapi::schema::{ArrayItems, Schema};
+        fn visit(schema: &mut RefOr<Schema>) {
+            match schema {
+                RefOr::T(Schema::Object(object)) => {
+                    if let Some(pattern) = object.pattern.as_mut()
+                        && let Some((_, real)) = NAME_PATTERNS
+                            .iter()
+                            .find(|(placeholder, _)| placeholder == pattern)
+                    {
+                        *pattern = (*real).to_owned();
+                    }
+                    object.properties.values_mut().for_each(visit);
+                }
+                RefOr::T(Schema::Array(array)) => {
+                    if let ArrayItems::RefOrSchema(items) = &mut array.items {
+                        visit(items);
+                    }
+                }
+                RefOr::T(Schema::OneOf(one_of)) => one_of.items.iter_mut().for_each(visit),
+                RefOr::T(Schema::AllOf(all_of)) => all_of.items.iter_mut().for_each(visit),
+                RefOr::T(Schema::AnyOf(any_of)) => any_of.items.iter_mut().for_each(visit),
+                _ => {}
+            }
+        }
+        if let Some(components) = openapi.components.as_mut() {
+            components.schemas.values_mut().for_each(visit);
+        }
     }
 }
 
@@ -115,6 +190,24 @@ impl Documents {
         Self {
             yaml: yaml_document(),
             json: json_document(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_name_rule_placeholder_becomes_its_pattern() {
+        let document = json_document();
+        for (placeholder, pattern) in NAME_PATTERNS {
+            assert!(
+                !document.contains(&format!("\"{placeholder}\"")),
+                "{placeholder} left in the document"
+            );
+            let quoted = serde_json::to_string(pattern).unwrap();
+            assert!(document.contains(&quoted), "{pattern} missing");
         }
     }
 }

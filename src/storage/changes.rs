@@ -5,10 +5,10 @@ use std::collections::BTreeSet;
 
 use deadpool_postgres::GenericClient;
 
-use super::impact::{clusters_with_catalog, compute};
+use super::impact::{clusters_with_references, compute};
 use super::{Store, StoreError, find_all};
 use crate::domain::Cluster;
-use crate::domain::impact::{Catalog, ClusterInputs};
+use crate::domain::impact::{FluxView, References};
 
 pub use super::write::CHANGES_CHANNEL;
 
@@ -33,13 +33,13 @@ pub enum FleetUpdate {
 #[derive(Debug)]
 pub struct ClusterBatch {
     pub clusters: Vec<Cluster>,
-    catalog: Catalog,
+    references: References,
 }
 
 impl ClusterBatch {
     /// The Flux inputs of one of the batch's clusters.
-    pub fn inputs<'a>(&'a self, cluster: &'a Cluster) -> Result<ClusterInputs<'a>, StoreError> {
-        compute(cluster, &self.catalog)
+    pub fn inputs<'a>(&'a self, cluster: &'a Cluster) -> Result<FluxView<'a>, StoreError> {
+        compute(cluster, &self.references)
     }
 }
 
@@ -111,7 +111,8 @@ impl Store {
         let mut gone = BTreeSet::new();
         for chunk in ids.chunks(BATCH) {
             let wanted: BTreeSet<String> = chunk.iter().cloned().collect();
-            let (clusters, catalog) = self.bounded(clusters_with_catalog(&tx, &wanted)).await?;
+            let (clusters, references) =
+                self.bounded(clusters_with_references(&tx, &wanted)).await?;
             let found: BTreeSet<&str> = clusters.iter().map(|c| c.id.as_str()).collect();
             gone.extend(
                 chunk
@@ -120,7 +121,10 @@ impl Store {
                     .cloned(),
             );
             batches
-                .send(ClusterBatch { clusters, catalog })
+                .send(ClusterBatch {
+                    clusters,
+                    references,
+                })
                 .await
                 .map_err(|_| {
                     StoreError::Unexpected(anyhow::anyhow!("the snapshot stopped taking clusters"))

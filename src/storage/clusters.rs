@@ -8,12 +8,12 @@ use serde_json::Value;
 use tokio_postgres::Row;
 
 use super::{
-    Listed, Page, Referrer, Resource, StoreError, Versioned, delete_by_id, find_all, find_one,
-    list_page, missing_ids, parse_stored,
+    Listed, Page, Param, Resource, StoreError, Versioned, find_one, list_page, missing_ids,
+    parse_stored,
 };
 use crate::domain::{
-    Cluster, ClusterDns, ClusterId, ClusterName, ComponentId, ComponentRef, FieldErrors,
-    NamespaceId, RoleBindingId,
+    Cluster, ClusterDns, ClusterId, ClusterName, ComponentId, ComponentRef, FieldErrors, Kind,
+    Namespace, NamespaceId, PlatformComponent, RoleBinding, RoleBindingId,
 };
 
 /// Narrows a cluster list; `None` fields do not filter.
@@ -21,40 +21,6 @@ use crate::domain::{
 pub struct ClusterFilter {
     pub cluster_dns: Option<String>,
     pub environment: Option<String>,
-}
-
-const SELECT: &str = "
-    select id, cluster_name, cluster_dns, environment, node_count, vm_image,
-           k0s_version, revision
-      from clusters";
-
-/// A cluster row before its references are attached.
-fn from_row(row: &Row) -> Result<Versioned<Cluster>, StoreError> {
-    let node_count: Option<i32> = row.get("node_count");
-    let value = Cluster {
-        id: parse_stored("cluster id", ClusterId::parse(row.get::<_, String>("id")))?,
-        cluster_name: parse_stored(
-            "cluster name",
-            ClusterName::parse(row.get::<_, String>("cluster_name")),
-        )?,
-        cluster_dns: parse_stored(
-            "cluster dns",
-            ClusterDns::parse(row.get::<_, String>("cluster_dns")),
-        )?,
-        environment: row.get("environment"),
-        node_count: node_count
-            .map(|n| parse_stored("node count", u32::try_from(n)))
-            .transpose()?,
-        vm_image: row.get("vm_image"),
-        k0s_version: row.get("k0s_version"),
-        platform_components: Vec::new(),
-        namespaces: Vec::new(),
-        rolebindings: Vec::new(),
-    };
-    Ok(Versioned {
-        revision: row.get("revision"),
-        value,
-    })
 }
 
 /// Loads the references of all `clusters` with three queries, whatever their number.
@@ -147,8 +113,7 @@ pub(super) async fn find_many(
     client: &impl GenericClient,
     ids: &[&str],
 ) -> Result<Vec<Cluster>, StoreError> {
-    let sql = format!("{SELECT} where id = any($1::text[]) order by id");
-    let found = find_all(client, &sql, &[&ids], from_row).await?;
+    let found = super::find_many::<Cluster>(client, ids).await?;
     Ok(with_references(client, found)
         .await?
         .into_iter()
@@ -156,46 +121,11 @@ pub(super) async fn find_many(
         .collect())
 }
 
-/// The values of a `clusters` row, in column order: id, cluster_name, cluster_dns,
-/// environment, node_count, vm_image, k0s_version, revision.
-fn row_values<'a>(
-    cluster: &'a Cluster,
-    node_count: &'a Option<i32>,
-    revision: &'a i64,
-) -> [&'a (dyn tokio_postgres::types::ToSql + Sync); 8] {
-    [
-        &cluster.id,
-        &cluster.cluster_name,
-        &cluster.cluster_dns,
-        &cluster.environment,
-        node_count,
-        &cluster.vm_image,
-        &cluster.k0s_version,
-        revision,
-    ]
-}
-
 fn node_count(cluster: &Cluster) -> Option<i32> {
     // Validated as u32 at the edge; the column is an integer with a non-negative check.
     cluster
         .node_count
         .map(|n| i32::try_from(n).unwrap_or(i32::MAX))
-}
-
-/// Creates and updates can collide on the id or on the DNS name.
-fn taken(cluster: &Cluster, error: tokio_postgres::Error) -> StoreError {
-    super::unique_violation(
-        error,
-        Cluster::KIND,
-        &[
-            ("clusters_pkey", "id"),
-            ("clusters_cluster_dns_key", "cluster_dns"),
-        ],
-        |field| match field {
-            "id" => cluster.id.to_string(),
-            _ => cluster.cluster_dns.to_string(),
-        },
-    )
 }
 
 async fn insert_references(
@@ -252,8 +182,27 @@ async fn insert_references(
 }
 
 impl Resource for Cluster {
-    const KIND: &'static str = "cluster";
-    const AUDIT_KIND: &'static str = "cluster";
+    const KIND: Kind = Kind::Cluster;
+    const TABLE: &'static str = "clusters";
+    const SELECT: &'static str = "
+        select id, cluster_name, cluster_dns, environment, node_count, vm_image,
+               k0s_version, revision
+          from clusters";
+    const COLUMNS: &'static [&'static str] = &[
+        "cluster_name",
+        "cluster_dns",
+        "environment",
+        "node_count",
+        "vm_image",
+        "k0s_version",
+    ];
+    /// Creates and updates can collide on the id or on the DNS name.
+    const UNIQUE: &'static [(&'static str, &'static str)] = &[
+        ("clusters_pkey", "id"),
+        ("clusters_cluster_dns_key", "cluster_dns"),
+    ];
+    /// Nothing references a cluster; its own references are deleted with it.
+    const REFERENCED_BY_CLUSTERS: Option<(&'static str, &'static str)> = None;
     const WRITES_CLUSTER_ROWS: bool = true;
     type Filter = ClusterFilter;
 
@@ -261,13 +210,60 @@ impl Resource for Cluster {
         self.id.as_str()
     }
 
+    /// A cluster row before its references are attached.
+    fn from_row(row: &Row) -> Result<Versioned<Cluster>, StoreError> {
+        let node_count: Option<i32> = row.get("node_count");
+        let value = Cluster {
+            id: parse_stored("cluster id", ClusterId::parse(row.get::<_, String>("id")))?,
+            cluster_name: parse_stored(
+                "cluster name",
+                ClusterName::parse(row.get::<_, String>("cluster_name")),
+            )?,
+            cluster_dns: parse_stored(
+                "cluster dns",
+                ClusterDns::parse(row.get::<_, String>("cluster_dns")),
+            )?,
+            environment: row.get("environment"),
+            node_count: node_count
+                .map(|n| parse_stored("node count", u32::try_from(n)))
+                .transpose()?,
+            vm_image: row.get("vm_image"),
+            k0s_version: row.get("k0s_version"),
+            platform_components: Vec::new(),
+            namespaces: Vec::new(),
+            rolebindings: Vec::new(),
+        };
+        Ok(Versioned {
+            revision: row.get("revision"),
+            value,
+        })
+    }
+
+    fn row(&self) -> Vec<Param> {
+        vec![
+            Box::new(self.cluster_name.clone()),
+            Box::new(self.cluster_dns.clone()),
+            Box::new(self.environment.clone()),
+            Box::new(node_count(self)),
+            Box::new(self.vm_image.clone()),
+            Box::new(self.k0s_version.clone()),
+        ]
+    }
+
+    fn unique_value(&self, field: &str) -> String {
+        match field {
+            "cluster_dns" => self.cluster_dns.to_string(),
+            _ => self.id.to_string(),
+        }
+    }
+
     async fn find(
         client: &impl GenericClient,
         id: &str,
         lock: bool,
     ) -> Result<Option<Versioned<Self>>, StoreError> {
-        let sql = format!("{SELECT} where id = $1");
-        let Some(cluster) = find_one(client, &sql, id, lock, from_row).await? else {
+        let sql = format!("{} where id = $1", Self::SELECT);
+        let Some(cluster) = find_one(client, &sql, id, lock, Self::from_row).await? else {
             return Ok(None);
         };
         Ok(with_references(client, vec![cluster]).await?.pop())
@@ -282,12 +278,12 @@ impl Resource for Cluster {
                                and ($2::text is null or environment = $2)";
         let listed = list_page(
             client,
-            &format!("{SELECT} {WHERE}"),
+            &format!("{} {WHERE}", Self::SELECT),
             "id",
             &format!("select count(*) from clusters {WHERE}"),
             &[&filter.cluster_dns, &filter.environment],
             page,
-            from_row,
+            Self::from_row,
         )
         .await?;
         Ok(Listed {
@@ -298,33 +294,32 @@ impl Resource for Cluster {
 
     async fn lock_references(&self, client: &impl GenericClient) -> Result<(), StoreError> {
         let mut errors = FieldErrors::new();
-        let lists: [(&str, &str, &str, Vec<&str>); 3] = [
+        // (kind, its table, the ids this cluster references); the cluster's field is
+        // named after the kind's collection.
+        let lists: [(Kind, &str, Vec<&str>); 3] = [
             (
-                "platform_components",
-                "platform_components",
-                "platform component",
+                Kind::PlatformComponent,
+                PlatformComponent::TABLE,
                 self.platform_components
                     .iter()
                     .map(|r| r.id.as_str())
                     .collect(),
             ),
             (
-                "namespaces",
-                "namespaces",
-                "namespace",
+                Kind::Namespace,
+                Namespace::TABLE,
                 self.namespaces.iter().map(|n| n.as_str()).collect(),
             ),
             (
-                "rolebindings",
-                "rolebindings",
-                "rolebinding",
+                Kind::RoleBinding,
+                RoleBinding::TABLE,
                 self.rolebindings.iter().map(|r| r.as_str()).collect(),
             ),
         ];
-        for (field, table, kind, ids) in &lists {
+        for (kind, table, ids) in &lists {
             for (i, id) in missing_ids(client, table, ids).await? {
                 errors.add(
-                    format!("{field}[{i}].id"),
+                    format!("{}[{i}].id", kind.collection()),
                     format!("no {kind} with id {id:?} exists in the catalog"),
                 );
             }
@@ -336,58 +331,24 @@ impl Resource for Cluster {
         }
     }
 
-    async fn insert(&self, client: &impl GenericClient, revision: i64) -> Result<(), StoreError> {
-        let statement = client
-            .prepare_cached(
-                "insert into clusters
-                   (id, cluster_name, cluster_dns, environment, node_count, vm_image, k0s_version,
-                    revision)
-                 values ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .await?;
-        client
-            .execute(&statement, &row_values(self, &node_count(self), &revision))
-            .await
-            .map_err(|e| taken(self, e))?;
-        insert_references(client, self).await
-    }
-
-    async fn replace(&self, client: &impl GenericClient, revision: i64) -> Result<(), StoreError> {
-        let statement = client
-            .prepare_cached(
-                "update clusters
-                    set cluster_name = $2, cluster_dns = $3, environment = $4, node_count = $5,
-                        vm_image = $6, k0s_version = $7, revision = $8, updated_at = now()
-                  where id = $1",
-            )
-            .await?;
-        client
-            .execute(&statement, &row_values(self, &node_count(self), &revision))
-            .await
-            .map_err(|e| taken(self, e))?;
-        for table in [
-            "cluster_platform_components",
-            "cluster_namespaces",
-            "cluster_rolebindings",
-        ] {
-            let statement = client
-                .prepare_cached(&format!("delete from {table} where cluster_id = $1"))
-                .await?;
-            client.execute(&statement, &[&self.id]).await?;
+    async fn write_owned_rows(
+        &self,
+        client: &impl GenericClient,
+        replacing: bool,
+    ) -> Result<(), StoreError> {
+        if replacing {
+            for table in [
+                "cluster_platform_components",
+                "cluster_namespaces",
+                "cluster_rolebindings",
+            ] {
+                let statement = client
+                    .prepare_cached(&format!("delete from {table} where cluster_id = $1"))
+                    .await?;
+                client.execute(&statement, &[&self.id]).await?;
+            }
         }
         insert_references(client, self).await
-    }
-
-    async fn referrers(
-        _client: &impl GenericClient,
-        _id: &str,
-    ) -> Result<Vec<Referrer>, StoreError> {
-        // Nothing references a cluster; its own references are deleted with it.
-        Ok(Vec::new())
-    }
-
-    async fn delete(client: &impl GenericClient, id: &str) -> Result<(), StoreError> {
-        delete_by_id(client, "clusters", id).await
     }
 
     async fn dependent_clusters(

@@ -4,11 +4,11 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
 use super::{
-    Listed, Page, Referrer, Resource, StoreError, Versioned, delete_by_id, find_all, find_one,
-    list_page, missing_ids, parse_stored, referencing_clusters, unique_violation,
+    Listed, Page, Param, Referrer, Resource, StoreError, Versioned, find_all, list_page,
+    missing_ids, parse_stored, referencing_clusters,
 };
 use crate::domain::component::dependency_order;
-use crate::domain::{ComponentId, FieldErrors, PlatformComponent};
+use crate::domain::{ComponentId, FieldErrors, Kind, PlatformComponent};
 
 /// Narrows a component list; `None` fields do not filter.
 #[derive(Debug, Clone, Default)]
@@ -16,66 +16,19 @@ pub struct ComponentFilter {
     pub component_version: Option<String>,
 }
 
-const SELECT: &str = "
-    select c.id, c.component_path, c.component_version, c.cluster_env_enabled,
-           c.oci_url, c.oci_tag, c.revision,
-           array(select d.depends_on_id
-                   from platform_component_dependencies d
-                  where d.component_id = c.id
-                  order by d.position) as depends_on
-      from platform_components c";
-
-fn from_row(row: &Row) -> Result<Versioned<PlatformComponent>, StoreError> {
-    let id: String = row.get("id");
-    let depends_on: Vec<String> = row.get("depends_on");
-    let value = PlatformComponent {
-        id: parse_stored("platform component id", ComponentId::parse(id))?,
-        component_path: row.get("component_path"),
-        component_version: row.get("component_version"),
-        cluster_env_enabled: row.get("cluster_env_enabled"),
-        oci_url: row.get("oci_url"),
-        oci_tag: row.get("oci_tag"),
-        depends_on: depends_on
-            .into_iter()
-            .map(|d| parse_stored("dependency id", ComponentId::parse(d)))
-            .collect::<Result<_, _>>()?,
-    };
-    Ok(Versioned {
-        revision: row.get("revision"),
-        value,
-    })
-}
-
-/// The values of a `platform_components` row, in column order: id, component_path,
-/// component_version, cluster_env_enabled, oci_url, oci_tag, revision.
-fn row_values<'a>(
-    c: &'a PlatformComponent,
-    revision: &'a i64,
-) -> [&'a (dyn tokio_postgres::types::ToSql + Sync); 7] {
-    [
-        &c.id,
-        &c.component_path,
-        &c.component_version,
-        &c.cluster_env_enabled,
-        &c.oci_url,
-        &c.oci_tag,
-        revision,
-    ]
-}
-
 /// The catalog entries with these ids (those that exist).
 pub(super) async fn find_many(
     client: &impl GenericClient,
     ids: &[&str],
 ) -> Result<Vec<PlatformComponent>, StoreError> {
-    let sql = format!("{SELECT} where c.id = any($1::text[])");
-    let found = find_all(client, &sql, &[&ids], from_row).await?;
+    let found = super::find_many::<PlatformComponent>(client, ids).await?;
     Ok(found.into_iter().map(|v| v.value).collect())
 }
 
 /// The whole catalog, for rules over all of it.
 async fn find_every(client: &impl GenericClient) -> Result<Vec<PlatformComponent>, StoreError> {
-    let found = find_all(client, &format!("{SELECT} order by c.id"), &[], from_row).await?;
+    let sql = format!("{} order by id", PlatformComponent::SELECT);
+    let found = find_all(client, &sql, &[], PlatformComponent::from_row).await?;
     Ok(found.into_iter().map(|v| v.value).collect())
 }
 
@@ -98,27 +51,61 @@ async fn insert_dependencies(
 }
 
 impl Resource for PlatformComponent {
-    const KIND: &'static str = "platform component";
-    const AUDIT_KIND: &'static str = "platform_component";
+    const KIND: Kind = Kind::PlatformComponent;
+    const TABLE: &'static str = "platform_components";
+    const SELECT: &'static str = "
+        select id, component_path, component_version, cluster_env_enabled, oci_url, oci_tag,
+               revision,
+               array(select d.depends_on_id
+                       from platform_component_dependencies d
+                      where d.component_id = platform_components.id
+                      order by d.position) as depends_on
+          from platform_components";
+    const COLUMNS: &'static [&'static str] = &[
+        "component_path",
+        "component_version",
+        "cluster_env_enabled",
+        "oci_url",
+        "oci_tag",
+    ];
+    const UNIQUE: &'static [(&'static str, &'static str)] = &[("platform_components_pkey", "id")];
+    const REFERENCED_BY_CLUSTERS: Option<(&'static str, &'static str)> =
+        Some(("cluster_platform_components", "component_id"));
     type Filter = ComponentFilter;
 
     fn id(&self) -> &str {
         self.id.as_str()
     }
 
-    async fn find(
-        client: &impl GenericClient,
-        id: &str,
-        lock: bool,
-    ) -> Result<Option<Versioned<Self>>, StoreError> {
-        find_one(
-            client,
-            &format!("{SELECT} where c.id = $1"),
-            id,
-            lock,
-            from_row,
-        )
-        .await
+    fn from_row(row: &Row) -> Result<Versioned<PlatformComponent>, StoreError> {
+        let id: String = row.get("id");
+        let depends_on: Vec<String> = row.get("depends_on");
+        let value = PlatformComponent {
+            id: parse_stored("platform component id", ComponentId::parse(id))?,
+            component_path: row.get("component_path"),
+            component_version: row.get("component_version"),
+            cluster_env_enabled: row.get("cluster_env_enabled"),
+            oci_url: row.get("oci_url"),
+            oci_tag: row.get("oci_tag"),
+            depends_on: depends_on
+                .into_iter()
+                .map(|d| parse_stored("dependency id", ComponentId::parse(d)))
+                .collect::<Result<_, _>>()?,
+        };
+        Ok(Versioned {
+            revision: row.get("revision"),
+            value,
+        })
+    }
+
+    fn row(&self) -> Vec<Param> {
+        vec![
+            Box::new(self.component_path.clone()),
+            Box::new(self.component_version.clone()),
+            Box::new(self.cluster_env_enabled),
+            Box::new(self.oci_url.clone()),
+            Box::new(self.oci_tag.clone()),
+        ]
     }
 
     async fn list(
@@ -129,19 +116,19 @@ impl Resource for PlatformComponent {
         const WHERE: &str = "where ($1::text is null or component_version = $1)";
         list_page(
             client,
-            &format!("{SELECT} {WHERE}"),
+            &format!("{} {WHERE}", Self::SELECT),
             "id",
             &format!("select count(*) from platform_components {WHERE}"),
             &[&filter.component_version],
             page,
-            from_row,
+            Self::from_row,
         )
         .await
     }
 
     async fn lock_references(&self, client: &impl GenericClient) -> Result<(), StoreError> {
         let wanted: Vec<&str> = self.depends_on.iter().map(|d| d.as_str()).collect();
-        let missing = missing_ids(client, "platform_components", &wanted).await?;
+        let missing = missing_ids(client, Self::TABLE, &wanted).await?;
         if missing.is_empty() {
             return Ok(());
         }
@@ -149,54 +136,31 @@ impl Resource for PlatformComponent {
         for (i, id) in missing {
             errors.add(
                 format!("depends_on[{i}]"),
-                format!("no platform component with id {id:?} exists in the catalog"),
+                format!("no {} with id {id:?} exists in the catalog", Self::KIND),
             );
         }
         Err(StoreError::UnknownReferences(errors))
     }
 
-    async fn insert(&self, client: &impl GenericClient, revision: i64) -> Result<(), StoreError> {
-        let statement = client
-            .prepare_cached(
-                "insert into platform_components
-                   (id, component_path, component_version, cluster_env_enabled, oci_url, oci_tag,
-                    revision)
-                 values ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .await?;
-        client
-            .execute(&statement, &row_values(self, &revision))
-            .await
-            .map_err(|e| {
-                unique_violation(e, Self::KIND, &[("platform_components_pkey", "id")], |_| {
-                    self.id.to_string()
-                })
-            })?;
-        insert_dependencies(client, self).await
-    }
-
-    async fn replace(&self, client: &impl GenericClient, revision: i64) -> Result<(), StoreError> {
-        let statement = client
-            .prepare_cached(
-                "update platform_components
-                    set component_path = $2, component_version = $3, cluster_env_enabled = $4,
-                        oci_url = $5, oci_tag = $6, revision = $7, updated_at = now()
-                  where id = $1",
-            )
-            .await?;
-        client
-            .execute(&statement, &row_values(self, &revision))
-            .await?;
-        let clear = client
-            .prepare_cached("delete from platform_component_dependencies where component_id = $1")
-            .await?;
-        client.execute(&clear, &[&self.id]).await?;
+    async fn write_owned_rows(
+        &self,
+        client: &impl GenericClient,
+        replacing: bool,
+    ) -> Result<(), StoreError> {
+        if replacing {
+            let clear = client
+                .prepare_cached(
+                    "delete from platform_component_dependencies where component_id = $1",
+                )
+                .await?;
+            client.execute(&clear, &[&self.id]).await?;
+        }
         insert_dependencies(client, self).await
     }
 
     async fn referrers(client: &impl GenericClient, id: &str) -> Result<Vec<Referrer>, StoreError> {
-        let mut referrers =
-            referencing_clusters(client, "cluster_platform_components", "component_id", id).await?;
+        let (table, column) = Self::REFERENCED_BY_CLUSTERS.expect("clusters reference components");
+        let mut referrers = referencing_clusters(client, table, column, id).await?;
         let dependents = find_all(
             client,
             "select component_id from platform_component_dependencies
@@ -204,7 +168,7 @@ impl Resource for PlatformComponent {
             &[&id],
             |row| {
                 Ok(Referrer {
-                    kind: "platform component",
+                    kind: Self::KIND.label(),
                     id: row.get(0),
                 })
             },
@@ -212,19 +176,6 @@ impl Resource for PlatformComponent {
         .await?;
         referrers.extend(dependents);
         Ok(referrers)
-    }
-
-    async fn delete(client: &impl GenericClient, id: &str) -> Result<(), StoreError> {
-        delete_by_id(client, "platform_components", id).await
-    }
-
-    async fn dependent_clusters(
-        client: &impl GenericClient,
-        id: &str,
-    ) -> Result<Vec<String>, StoreError> {
-        let referrers =
-            referencing_clusters(client, "cluster_platform_components", "component_id", id).await?;
-        Ok(referrers.into_iter().map(|r| r.id).collect())
     }
 
     /// `depends_on` forms no cycle anywhere in the catalog: a component waiting for itself

@@ -8,14 +8,14 @@ use deadpool_postgres::GenericClient;
 
 use super::{StoreError, clusters, components, namespaces, rolebindings};
 use crate::domain::Cluster;
-use crate::domain::impact::{Catalog, ClusterInputs};
+use crate::domain::impact::{FluxView, References};
 
 /// The clusters a write reaches, with the catalog entries they reference, read inside the
 /// write's transaction.
 pub(super) struct Reached {
     /// Shared with the state after a catalog write, which has the same cluster rows.
     clusters: Arc<Vec<Cluster>>,
-    catalog: Catalog,
+    references: References,
 }
 
 impl Reached {
@@ -24,10 +24,10 @@ impl Reached {
         client: &impl GenericClient,
         cluster_ids: &BTreeSet<String>,
     ) -> Result<Self, StoreError> {
-        let (clusters, catalog) = clusters_with_catalog(client, cluster_ids).await?;
+        let (clusters, references) = clusters_with_references(client, cluster_ids).await?;
         Ok(Self {
             clusters: Arc::new(clusters),
-            catalog,
+            references,
         })
     }
 
@@ -39,15 +39,15 @@ impl Reached {
     ) -> Result<Self, StoreError> {
         Ok(Self {
             clusters: self.clusters.clone(),
-            catalog: catalog_for(client, &self.clusters).await?,
+            references: references_of(client, &self.clusters).await?,
         })
     }
 
     /// Each cluster's inputs, by id.
-    pub(super) fn inputs(&self) -> Result<BTreeMap<String, ClusterInputs<'_>>, StoreError> {
+    pub(super) fn inputs(&self) -> Result<BTreeMap<String, FluxView<'_>>, StoreError> {
         self.clusters
             .iter()
-            .map(|cluster| Ok((cluster.id.to_string(), compute(cluster, &self.catalog)?)))
+            .map(|cluster| Ok((cluster.id.to_string(), compute(cluster, &self.references)?)))
             .collect()
     }
 }
@@ -55,30 +55,30 @@ impl Reached {
 /// A cluster's inputs from data read back from the database.
 pub(super) fn compute<'a>(
     cluster: &'a Cluster,
-    catalog: &'a Catalog,
-) -> Result<ClusterInputs<'a>, StoreError> {
-    ClusterInputs::compute(cluster, catalog).map_err(|e| StoreError::Corrupt(e.to_string()))
+    references: &'a References,
+) -> Result<FluxView<'a>, StoreError> {
+    FluxView::compute(cluster, references).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 /// The clusters with these ids that exist, and the catalog entries they reference.
-pub(super) async fn clusters_with_catalog(
+pub(super) async fn clusters_with_references(
     client: &impl GenericClient,
     cluster_ids: &BTreeSet<String>,
-) -> Result<(Vec<Cluster>, Catalog), StoreError> {
+) -> Result<(Vec<Cluster>, References), StoreError> {
     if cluster_ids.is_empty() {
-        return Ok((Vec::new(), Catalog::default()));
+        return Ok((Vec::new(), References::default()));
     }
     let ids: Vec<&str> = cluster_ids.iter().map(String::as_str).collect();
     let clusters = clusters::find_many(client, &ids).await?;
-    let catalog = catalog_for(client, &clusters).await?;
-    Ok((clusters, catalog))
+    let references = references_of(client, &clusters).await?;
+    Ok((clusters, references))
 }
 
 /// The catalog entries these clusters reference.
-async fn catalog_for(
+async fn references_of(
     client: &impl GenericClient,
     clusters: &[Cluster],
-) -> Result<Catalog, StoreError> {
+) -> Result<References, StoreError> {
     let mut components = BTreeSet::new();
     let mut namespaces = BTreeSet::new();
     let mut rolebindings = BTreeSet::new();
@@ -90,7 +90,7 @@ async fn catalog_for(
     fn ids(set: BTreeSet<&str>) -> Vec<&str> {
         set.into_iter().collect()
     }
-    Ok(Catalog {
+    Ok(References {
         components: components::find_many(client, &ids(components))
             .await?
             .into_iter()

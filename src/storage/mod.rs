@@ -17,10 +17,11 @@ use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMe
 use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 
-use crate::domain::{FieldErrors, validation::Rejection};
+use crate::domain::{FieldErrors, Kind, validation::Rejection};
 
 pub use write::{
-    Catalog, CatalogReport, Document, Outcome, Preconditions, RevisionMatch, WriteContext, Written,
+    CatalogReport, DocumentOf, Documents, Existing, Outcome, Preconditions, RevisionMatch,
+    WriteContext, Written,
 };
 
 pub use clusters::ClusterFilter;
@@ -205,14 +206,28 @@ pub struct Versioned<T> {
     pub value: T,
 }
 
-/// A kind of catalog resource: how it is read, written and deleted in SQL. The
+/// A value bound to a statement parameter.
+pub(crate) type Param = Box<dyn tokio_postgres::types::ToSql + Sync + Send>;
+
+/// A kind of catalog resource: how it is read, written and deleted in SQL. Each kind has
+/// one table keyed by `id` (plus, for some, tables of rows it owns); the default methods do
+/// the single-table work from the constants, so a kind writes only what is its own. The
 /// transaction handling around these functions is written once, in [`write`].
 #[allow(async_fn_in_trait)] // used with concrete types only; no Send bound is needed
 pub trait Resource: Sized + Clone + PartialEq {
-    /// For messages: "cluster", "platform component" ...
-    const KIND: &'static str;
-    /// In the audit log: "cluster", "platform_component" ...
-    const AUDIT_KIND: &'static str;
+    const KIND: Kind;
+    /// The table of this kind's rows, keyed by `id`.
+    const TABLE: &'static str;
+    /// Reads rows of this kind (for [`Resource::from_row`]); a `where` on `id` may follow.
+    const SELECT: &'static str;
+    /// The row's columns besides `id` and `revision`, in the order [`Resource::row`]
+    /// gives their values.
+    const COLUMNS: &'static [&'static str];
+    /// Unique constraints of the table and the request field each protects, so a write
+    /// that collides is reported as that field's conflict.
+    const UNIQUE: &'static [(&'static str, &'static str)];
+    /// Where clusters list their references to this kind: (table, column).
+    const REFERENCED_BY_CLUSTERS: Option<(&'static str, &'static str)>;
     /// Whether writing this kind changes cluster rows. Writes of catalog entries change
     /// only what clusters resolve to, so their checks need not read the clusters twice.
     const WRITES_CLUSTER_ROWS: bool = false;
@@ -220,12 +235,26 @@ pub trait Resource: Sized + Clone + PartialEq {
 
     fn id(&self) -> &str;
 
+    /// A row of [`Resource::SELECT`], parsed.
+    fn from_row(row: &tokio_postgres::Row) -> Result<Versioned<Self>, StoreError>;
+
+    /// The values of [`Resource::COLUMNS`].
+    fn row(&self) -> Vec<Param>;
+
+    /// The value of a unique field, for the message of a collision on it.
+    fn unique_value(&self, _field: &str) -> String {
+        self.id().to_owned()
+    }
+
     /// With `lock`, the row is locked for update until the transaction ends.
     async fn find(
         client: &impl GenericClient,
         id: &str,
         lock: bool,
-    ) -> Result<Option<Versioned<Self>>, StoreError>;
+    ) -> Result<Option<Versioned<Self>>, StoreError> {
+        let sql = format!("{} where id = $1", Self::SELECT);
+        find_one(client, &sql, id, lock, Self::from_row).await
+    }
 
     async fn list(
         client: &impl GenericClient,
@@ -235,29 +264,127 @@ pub trait Resource: Sized + Clone + PartialEq {
 
     /// Checks that everything referenced exists and keeps it from being deleted until the
     /// transaction ends.
-    async fn lock_references(&self, client: &impl GenericClient) -> Result<(), StoreError>;
+    async fn lock_references(&self, _client: &impl GenericClient) -> Result<(), StoreError> {
+        Ok(())
+    }
 
-    async fn insert(&self, client: &impl GenericClient, revision: i64) -> Result<(), StoreError>;
+    async fn insert(&self, client: &impl GenericClient, revision: i64) -> Result<(), StoreError> {
+        let columns = Self::COLUMNS.join(", ");
+        let placeholders: Vec<String> = (1..=Self::COLUMNS.len() + 2)
+            .map(|n| format!("${n}"))
+            .collect();
+        let sql = format!(
+            "insert into {} (id, {columns}, revision) values ({})",
+            Self::TABLE,
+            placeholders.join(", ")
+        );
+        self.write_row(client, &sql, revision).await?;
+        self.write_owned_rows(client, false).await
+    }
 
     /// Replaces the stored row with the same id (which exists and is locked).
-    async fn replace(&self, client: &impl GenericClient, revision: i64) -> Result<(), StoreError>;
+    async fn replace(&self, client: &impl GenericClient, revision: i64) -> Result<(), StoreError> {
+        let assignments: Vec<String> = Self::COLUMNS
+            .iter()
+            .enumerate()
+            .map(|(i, column)| format!("{column} = ${}", i + 2))
+            .collect();
+        let sql = format!(
+            "update {} set {}, revision = ${}, updated_at = now() where id = $1",
+            Self::TABLE,
+            assignments.join(", "),
+            Self::COLUMNS.len() + 2
+        );
+        self.write_row(client, &sql, revision).await?;
+        self.write_owned_rows(client, true).await
+    }
+
+    /// Runs `sql` with `id`, the row's values and `revision`; a collision on a unique
+    /// field is reported as that field's conflict.
+    async fn write_row(
+        &self,
+        client: &impl GenericClient,
+        sql: &str,
+        revision: i64,
+    ) -> Result<(), StoreError> {
+        let id = self.id();
+        let row = self.row();
+        let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![&id];
+        params.extend(
+            row.iter()
+                .map(|p| p.as_ref() as &(dyn tokio_postgres::types::ToSql + Sync)),
+        );
+        params.push(&revision);
+        let statement = client.prepare_cached(sql).await?;
+        client.execute(&statement, &params).await.map_err(|e| {
+            unique_violation(e, Self::KIND.label(), Self::UNIQUE, |field| {
+                self.unique_value(field)
+            })
+        })?;
+        Ok(())
+    }
+
+    /// Writes the rows in other tables that belong to this one (a component's
+    /// dependencies, a cluster's references), after its own row; `replacing` when the old
+    /// ones must go first.
+    async fn write_owned_rows(
+        &self,
+        _client: &impl GenericClient,
+        _replacing: bool,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
 
     /// Who still references the (locked) row with this id.
-    async fn referrers(client: &impl GenericClient, id: &str) -> Result<Vec<Referrer>, StoreError>;
+    async fn referrers(client: &impl GenericClient, id: &str) -> Result<Vec<Referrer>, StoreError> {
+        match Self::REFERENCED_BY_CLUSTERS {
+            Some((table, column)) => referencing_clusters(client, table, column, id).await,
+            None => Ok(Vec::new()),
+        }
+    }
 
-    async fn delete(client: &impl GenericClient, id: &str) -> Result<(), StoreError>;
+    async fn delete(client: &impl GenericClient, id: &str) -> Result<(), StoreError> {
+        delete_by_id(client, Self::TABLE, id).await
+    }
 
     /// Ids of the clusters whose Flux inputs include the resource with this id.
     async fn dependent_clusters(
         client: &impl GenericClient,
         id: &str,
-    ) -> Result<Vec<String>, StoreError>;
+    ) -> Result<Vec<String>, StoreError> {
+        match Self::REFERENCED_BY_CLUSTERS {
+            Some((table, column)) => Ok(referencing_clusters(client, table, column, id)
+                .await?
+                .into_iter()
+                .map(|r| r.id)
+                .collect()),
+            None => Ok(Vec::new()),
+        }
+    }
 
     /// Rules over the whole catalog that a write of this kind could break (dependency
     /// cycles, for components), checked after the write in its transaction.
     async fn check_catalog(_client: &impl GenericClient) -> Result<(), StoreError> {
         Ok(())
     }
+}
+
+/// The rows of a kind without list filters, one page at a time.
+async fn list_unfiltered<R: Resource>(
+    client: &impl GenericClient,
+    page: Page,
+) -> Result<Listed<Versioned<R>>, StoreError> {
+    let count = format!("select count(*) from {}", R::TABLE);
+    list_page(client, R::SELECT, "id", &count, &[], page, R::from_row).await
+}
+
+/// The rows of a kind with these ids (those that exist).
+async fn find_many<R: Resource>(
+    client: &impl GenericClient,
+    ids: &[&str],
+) -> Result<Vec<Versioned<R>>, StoreError> {
+    let sql = format!("{} where id = any($1::text[]) order by id", R::SELECT);
+    find_all(client, &sql, &[&ids], R::from_row).await
 }
 
 /// The connection pool and every operation on the catalog.
@@ -478,7 +605,7 @@ async fn referencing_clusters(
     let sql = format!("select cluster_id from {table} where {column} = $1 order by cluster_id");
     find_all(client, &sql, &[&id], |row| {
         Ok(Referrer {
-            kind: "cluster",
+            kind: Kind::Cluster.label(),
             id: row.get(0),
         })
     })

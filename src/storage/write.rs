@@ -11,9 +11,9 @@ use serde_json::Value;
 use super::audit::{self, NewRecord};
 use super::impact::Reached;
 use super::{Resource, Store, StoreError, Versioned};
-use crate::domain::impact::{self, ClusterChange, ClusterInputs, FluxLimits};
+use crate::domain::impact::{self, ClusterChange, FluxLimits, FluxView};
 use crate::domain::validation::Rejection;
-use crate::domain::{Cluster, Namespace, PlatformComponent, RoleBinding};
+use crate::domain::{Catalog, Cluster, Kind, Namespace, PlatformComponent, RoleBinding};
 
 /// Serialises writes. Each write's checks then see the result of every write before it,
 /// so no interleaving of accepted writes can reach a state a single write would be refused
@@ -22,10 +22,17 @@ use crate::domain::{Cluster, Namespace, PlatformComponent, RoleBinding};
 /// for it.
 const WRITE_LOCK_KEY: i64 = 0x666c_7578_6361_7432; // "fluxcat2"
 
-/// The resource as clients see it, for the audit log and history. Implemented by the HTTP
-/// layer, which owns that shape.
-pub trait Document {
-    fn document(&self, revision: i64) -> Value;
+/// The resource at a revision as clients see it, for the audit log and history. The caller
+/// gives it: storage keeps these documents but the shape belongs to the API above.
+pub type DocumentOf<R> = fn(&R, i64) -> Value;
+
+/// [`DocumentOf`] for every kind, for writes of a whole catalog.
+#[derive(Clone, Copy)]
+pub struct Documents {
+    pub platform_component: DocumentOf<PlatformComponent>,
+    pub namespace: DocumentOf<Namespace>,
+    pub rolebinding: DocumentOf<RoleBinding>,
+    pub cluster: DocumentOf<Cluster>,
 }
 
 /// Which revisions `If-Match` (or a `revision` in the body) accepts.
@@ -103,30 +110,32 @@ enum Checks {
     Deferred,
 }
 
-/// The clusters a transaction's writes reach, collected for the change log (and for the
-/// deferred checks), and when their Flux rules are checked.
-struct Reach<'a> {
+/// The clusters a transaction's writes fan out to, collected for the change log (and for
+/// the deferred checks), and when their Flux rules are checked.
+struct Fanout<'a> {
     clusters: &'a mut BTreeSet<String>,
     checks: Checks,
 }
 
 impl Store {
     /// Creates `resource`; 409 if its id exists (412 with `If-None-Match: *`).
-    pub async fn create<R: Resource + Document>(
+    pub async fn create<R: Resource>(
         &self,
         resource: R,
+        document: DocumentOf<R>,
         preconditions: &Preconditions,
         context: &WriteContext,
     ) -> Result<Written<R>, StoreError> {
         let id = resource.id().to_owned();
         self.write_one(
             &id,
+            document,
             preconditions,
             context,
             Action::Put,
             |current| match current {
                 Some(_) => Err(StoreError::AlreadyExists {
-                    kind: R::KIND,
+                    kind: R::KIND.label(),
                     field: "id",
                     value: resource.id().to_owned(),
                 }),
@@ -139,15 +148,17 @@ impl Store {
     /// Replaces the resource with what `change` makes of the stored one. The stored one is
     /// read under the write lock, so concurrent updates apply one after the other and none
     /// is lost.
-    pub async fn update<R: Resource + Document>(
+    pub async fn update<R: Resource>(
         &self,
         id: &str,
+        document: DocumentOf<R>,
         preconditions: &Preconditions,
         context: &WriteContext,
         change: impl FnOnce(&R) -> Result<R, Rejection>,
     ) -> Result<Written<R>, StoreError> {
         self.write_one(
             id,
+            document,
             preconditions,
             context,
             Action::Put,
@@ -164,14 +175,16 @@ impl Store {
     }
 
     /// Deletes the resource, unless something still references it.
-    pub async fn delete<R: Resource + Document>(
+    pub async fn delete<R: Resource>(
         &self,
         id: &str,
+        document: DocumentOf<R>,
         preconditions: &Preconditions,
         context: &WriteContext,
     ) -> Result<Written<R>, StoreError> {
         self.write_one(
             id,
+            document,
             preconditions,
             context,
             Action::Delete,
@@ -185,22 +198,29 @@ impl Store {
 
     /// Makes `content` (an earlier revision's) the resource's content again, as a new
     /// revision; re-creates the resource if it was deleted.
-    pub async fn restore<R: Resource + Document>(
+    pub async fn restore<R: Resource>(
         &self,
         id: &str,
         content: R,
+        document: DocumentOf<R>,
         preconditions: &Preconditions,
         context: &WriteContext,
     ) -> Result<Written<R>, StoreError> {
-        self.write_one(id, preconditions, context, Action::Rollback, |_| {
-            Ok(Intent::Put(content))
-        })
+        self.write_one(
+            id,
+            document,
+            preconditions,
+            context,
+            Action::Rollback,
+            |_| Ok(Intent::Put(content)),
+        )
         .await
     }
 
-    async fn write_one<R: Resource + Document>(
+    async fn write_one<R: Resource>(
         &self,
         id: &str,
+        document: DocumentOf<R>,
         preconditions: &Preconditions,
         context: &WriteContext,
         action: Action,
@@ -213,12 +233,15 @@ impl Store {
             let mut affected = BTreeSet::new();
             let written = apply(
                 &tx,
-                id,
-                preconditions,
-                context,
-                action,
+                Target {
+                    id,
+                    document,
+                    preconditions,
+                    context,
+                    action,
+                },
                 decide,
-                Reach {
+                Fanout {
                     clusters: &mut affected,
                     checks: Checks::Now,
                 },
@@ -236,7 +259,7 @@ impl Store {
 
 fn not_found<R: Resource>(id: &str) -> StoreError {
     StoreError::NotFound {
-        kind: R::KIND,
+        kind: R::KIND.label(),
         id: id.to_owned(),
     }
 }
@@ -288,7 +311,7 @@ fn check_preconditions<R: Resource>(
     current: Option<i64>,
 ) -> Result<(), StoreError> {
     let failed = || StoreError::PreconditionFailed {
-        kind: R::KIND,
+        kind: R::KIND.label(),
         current,
     };
     if preconditions.if_none_match_any && current.is_some() {
@@ -307,31 +330,25 @@ fn check_preconditions<R: Resource>(
     }
 }
 
-/// One resource's write inside `tx`, which holds the write lock.
-async fn apply<R: Resource + Document>(
-    tx: &Transaction<'_>,
-    id: &str,
-    preconditions: &Preconditions,
-    context: &WriteContext,
+/// What one resource's write is about, besides the change itself.
+struct Target<'a, R> {
+    id: &'a str,
+    document: DocumentOf<R>,
+    preconditions: &'a Preconditions,
+    context: &'a WriteContext,
     action: Action,
+}
+
+/// One resource's write inside `tx`, which holds the write lock: decide, write, check what
+/// Flux would get, audit.
+async fn apply<R: Resource>(
+    tx: &Transaction<'_>,
+    target: Target<'_, R>,
     decide: impl FnOnce(Option<&Versioned<R>>) -> Result<Intent<R>, StoreError>,
-    reach: Reach<'_>,
+    fanout: Fanout<'_>,
 ) -> Result<Written<R>, StoreError> {
-    let current = R::find(tx, id, true).await?;
-    let current_revision = current.as_ref().map(|c| c.revision);
-    // The request must be valid before its preconditions are evaluated (RFC 9110 13.2.1):
-    // a malformed change is a 400 or 422 whatever If-Match says. Both happen under the
-    // write lock, so the order changes no outcome, only which refusal is reported.
-    let intent = match decide(current.as_ref()) {
-        Err(StoreError::AlreadyExists { .. }) if preconditions.if_none_match_any => {
-            return Err(StoreError::PreconditionFailed {
-                kind: R::KIND,
-                current: current_revision,
-            });
-        }
-        decided => decided?,
-    };
-    check_preconditions::<R>(preconditions, current_revision)?;
+    let current = R::find(tx, target.id, true).await?;
+    let intent = decide_checked(&target, current.as_ref(), decide)?;
     if let (Some(current), Intent::Put(new)) = (&current, &intent)
         && current.value == *new
     {
@@ -343,18 +360,69 @@ async fn apply<R: Resource + Document>(
         });
     }
 
-    let affected: BTreeSet<String> = R::dependent_clusters(tx, id).await?.into_iter().collect();
-    let reached_before = match reach.checks {
+    let affected: BTreeSet<String> = R::dependent_clusters(tx, target.id)
+        .await?
+        .into_iter()
+        .collect();
+    let reached_before = match fanout.checks {
         Checks::Now => Some(Reached::read(tx, &affected).await?),
         Checks::Deferred => None,
     };
-
-    let last = audit::last_revision(tx, R::AUDIT_KIND, id).await?;
+    let last = audit::last_revision(tx, R::KIND.name(), target.id).await?;
     let revision = last.max(current.as_ref().map_or(0, |c| c.revision)) + 1;
-    let (resource, outcome, audit_action) = match intent {
+    let (resource, outcome) = write_intent(tx, &target, current.as_ref(), intent, revision).await?;
+    let changes = match reached_before {
+        Some(before) => flux_changes::<R>(tx, &affected, before, target.context.limits).await?,
+        None => Vec::new(),
+    };
+    fanout.clusters.extend(affected);
+    if !target.context.dry_run {
+        audit_write(tx, &target, current.as_ref(), &resource, outcome, revision).await?;
+    }
+    Ok(Written {
+        resource,
+        outcome,
+        revision,
+        changes,
+    })
+}
+
+/// The write's intent, once the request is known to be valid and its preconditions hold.
+fn decide_checked<R: Resource>(
+    target: &Target<'_, R>,
+    current: Option<&Versioned<R>>,
+    decide: impl FnOnce(Option<&Versioned<R>>) -> Result<Intent<R>, StoreError>,
+) -> Result<Intent<R>, StoreError> {
+    let current_revision = current.map(|c| c.revision);
+    // The request must be valid before its preconditions are evaluated (RFC 9110 13.2.1):
+    // a malformed change is a 400 or 422 whatever If-Match says. Both happen under the
+    // write lock, so the order changes no outcome, only which refusal is reported.
+    let intent = match decide(current) {
+        Err(StoreError::AlreadyExists { .. }) if target.preconditions.if_none_match_any => {
+            return Err(StoreError::PreconditionFailed {
+                kind: R::KIND.label(),
+                current: current_revision,
+            });
+        }
+        decided => decided?,
+    };
+    check_preconditions::<R>(target.preconditions, current_revision)?;
+    Ok(intent)
+}
+
+/// Writes (or deletes) the row; returns the resource as it now stands (for a delete, as it
+/// was) and what happened to it.
+async fn write_intent<R: Resource>(
+    tx: &Transaction<'_>,
+    target: &Target<'_, R>,
+    current: Option<&Versioned<R>>,
+    intent: Intent<R>,
+    revision: i64,
+) -> Result<(Versioned<R>, Outcome), StoreError> {
+    match intent {
         Intent::Put(new) => {
             new.lock_references(tx).await?;
-            let outcome = match &current {
+            let outcome = match current {
                 Some(_) => {
                     new.replace(tx, revision).await?;
                     Outcome::Updated
@@ -365,87 +433,93 @@ async fn apply<R: Resource + Document>(
                 }
             };
             R::check_catalog(tx).await?;
-            let audit_action = match (action, outcome) {
-                (Action::Rollback, _) => "rollback",
-                (_, Outcome::Created) => "create",
-                _ => "update",
-            };
-            (
+            Ok((
                 Versioned {
                     revision,
                     value: new,
                 },
                 outcome,
-                audit_action,
-            )
+            ))
         }
         Intent::Delete => {
             let current = current
-                .clone()
+                .cloned()
                 .expect("deletes are decided on existing resources");
-            let referrers = R::referrers(tx, id).await?;
+            let referrers = R::referrers(tx, target.id).await?;
             if !referrers.is_empty() {
                 return Err(StoreError::StillReferenced {
-                    kind: R::KIND,
-                    id: id.to_owned(),
+                    kind: R::KIND.label(),
+                    id: target.id.to_owned(),
                     referrers,
                 });
             }
-            R::delete(tx, id).await?;
-            (current, Outcome::Deleted, "delete")
+            R::delete(tx, target.id).await?;
+            Ok((current, Outcome::Deleted))
         }
-    };
-
-    let changes = match reached_before {
-        Some(reached_before) => {
-            let before = reached_before.inputs()?;
-            let reached_after = if R::WRITES_CLUSTER_ROWS {
-                Reached::read(tx, &affected).await?
-            } else {
-                reached_before.after_catalog_write(tx).await?
-            };
-            let after = reached_after.inputs()?;
-            refuse_violations(after.values(), context.limits)?;
-            changes_between(&affected, &before, &after)
-        }
-        None => Vec::new(),
-    };
-    reach.clusters.extend(affected);
-
-    if !context.dry_run {
-        let (before, after) = match outcome {
-            Outcome::Deleted => (Some(resource.value.document(resource.revision)), None),
-            _ => (
-                current.as_ref().map(|c| c.value.document(c.revision)),
-                Some(resource.value.document(revision)),
-            ),
-        };
-        audit::append(
-            tx,
-            NewRecord {
-                actor: &context.actor,
-                action: audit_action,
-                kind: R::AUDIT_KIND,
-                resource_id: id,
-                revision,
-                request_id: context.request_id.as_deref(),
-                before,
-                after,
-            },
-        )
-        .await?;
     }
-    Ok(Written {
-        resource,
-        outcome,
-        revision,
-        changes,
-    })
+}
+
+/// How the write changes the inputs of the clusters it reaches, refusing it if any of them
+/// would break a Flux rule. `before` was read before the write.
+async fn flux_changes<R: Resource>(
+    tx: &Transaction<'_>,
+    affected: &BTreeSet<String>,
+    before: Reached,
+    limits: FluxLimits,
+) -> Result<Vec<ClusterChange>, StoreError> {
+    let reached_after = if R::WRITES_CLUSTER_ROWS {
+        Reached::read(tx, affected).await?
+    } else {
+        before.after_catalog_write(tx).await?
+    };
+    let before = before.inputs()?;
+    let after = reached_after.inputs()?;
+    refuse_violations(after.values(), limits)?;
+    Ok(changes_between(affected, &before, &after))
+}
+
+/// Appends the write's audit record, with the resource before and after as clients see it.
+async fn audit_write<R: Resource>(
+    tx: &Transaction<'_>,
+    target: &Target<'_, R>,
+    current: Option<&Versioned<R>>,
+    resource: &Versioned<R>,
+    outcome: Outcome,
+    revision: i64,
+) -> Result<(), StoreError> {
+    let document = target.document;
+    let (before, after) = match outcome {
+        Outcome::Deleted => (Some(document(&resource.value, resource.revision)), None),
+        _ => (
+            current.map(|c| document(&c.value, c.revision)),
+            Some(document(&resource.value, revision)),
+        ),
+    };
+    let action = match (target.action, outcome) {
+        (Action::Rollback, _) => "rollback",
+        (_, Outcome::Deleted) => "delete",
+        (_, Outcome::Created) => "create",
+        _ => "update",
+    };
+    audit::append(
+        tx,
+        NewRecord {
+            actor: &target.context.actor,
+            action,
+            kind: R::KIND.name(),
+            resource_id: target.id,
+            revision,
+            request_id: target.context.request_id.as_deref(),
+            before,
+            after,
+        },
+    )
+    .await
 }
 
 /// Every rule the clusters' inputs break, or nothing.
 fn refuse_violations<'s, 'a: 's>(
-    inputs: impl IntoIterator<Item = &'s ClusterInputs<'a>>,
+    inputs: impl IntoIterator<Item = &'s FluxView<'a>>,
     limits: FluxLimits,
 ) -> Result<(), StoreError> {
     let violations: Vec<_> = inputs
@@ -461,8 +535,8 @@ fn refuse_violations<'s, 'a: 's>(
 
 fn changes_between(
     clusters: &BTreeSet<String>,
-    before: &BTreeMap<String, ClusterInputs<'_>>,
-    after: &BTreeMap<String, ClusterInputs<'_>>,
+    before: &BTreeMap<String, FluxView<'_>>,
+    after: &BTreeMap<String, FluxView<'_>>,
 ) -> Vec<ClusterChange> {
     clusters
         .iter()
@@ -470,13 +544,14 @@ fn changes_between(
         .collect()
 }
 
-/// A whole catalog to create or update in one transaction (see [`Store::apply_catalog`]).
-#[derive(Debug, Clone, Default)]
-pub struct Catalog {
-    pub platform_components: Vec<PlatformComponent>,
-    pub namespaces: Vec<Namespace>,
-    pub rolebindings: Vec<RoleBinding>,
-    pub clusters: Vec<Cluster>,
+/// What writing a whole catalog does to resources that already exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Existing {
+    /// Leave them as they are: only what is missing is created (`SEED_FILE` at start-up,
+    /// which must never undo changes made through the API since).
+    Keep,
+    /// Replace those that differ (`flux-catalog seed --replace`).
+    Replace,
 }
 
 /// Per kind, what happened to each resource of an applied catalog, in document order.
@@ -488,97 +563,143 @@ pub struct CatalogReport {
     pub clusters: Vec<(String, Outcome)>,
 }
 
-impl Store {
-    /// Creates what does not exist and replaces what differs, all or nothing, audited like
-    /// any write. Resources the catalog does not mention are left alone, so applying the
-    /// same catalog twice changes nothing the second time. Components must come in
-    /// dependency order. The Flux rules are checked once, on the final state, so a
-    /// document may fix in a cluster what an earlier entry of it would otherwise break.
-    pub async fn apply_catalog(
-        &self,
-        catalog: &Catalog,
-        context: &WriteContext,
-    ) -> Result<CatalogReport, StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        take_write_lock(&tx).await?;
-        let mut affected = BTreeSet::new();
-        let report = CatalogReport {
-            namespaces: put_each(
-                &tx,
-                "namespaces",
-                &catalog.namespaces,
-                context,
-                &mut affected,
-            )
-            .await?,
-            rolebindings: put_each(
-                &tx,
-                "rolebindings",
-                &catalog.rolebindings,
-                context,
-                &mut affected,
-            )
-            .await?,
-            platform_components: put_each(
-                &tx,
-                "platform_components",
-                &catalog.platform_components,
-                context,
-                &mut affected,
-            )
-            .await?,
-            clusters: put_each(&tx, "clusters", &catalog.clusters, context, &mut affected).await?,
-        };
-        let reached = Reached::read(&tx, &affected).await?;
-        refuse_violations(reached.inputs()?.values(), context.limits)?;
-        let changed = [
-            &report.namespaces,
-            &report.rolebindings,
-            &report.platform_components,
-            &report.clusters,
-        ]
-        .iter()
-        .flat_map(|outcomes| outcomes.iter())
-        .any(|(_, outcome)| *outcome != Outcome::Unchanged);
-        if changed {
-            record_change(&tx, context, &affected).await?;
-        }
-        finish(tx, context).await?;
-        Ok(report)
+impl CatalogReport {
+    /// Each kind's outcomes, in [`Kind::ALL`] order.
+    pub fn by_kind(&self) -> [(Kind, &[(String, Outcome)]); 4] {
+        Kind::ALL.map(|kind| {
+            let outcomes = match kind {
+                Kind::PlatformComponent => &self.platform_components,
+                Kind::Namespace => &self.namespaces,
+                Kind::RoleBinding => &self.rolebindings,
+                Kind::Cluster => &self.clusters,
+            };
+            (kind, outcomes.as_slice())
+        })
     }
 }
 
-async fn put_each<R: Resource + Document>(
-    tx: &Transaction<'_>,
-    list: &str,
-    resources: &[R],
-    context: &WriteContext,
-    affected: &mut BTreeSet<String>,
-) -> Result<Vec<(String, Outcome)>, StoreError> {
-    let mut outcomes = Vec::with_capacity(resources.len());
-    for (i, resource) in resources.iter().enumerate() {
-        let id = resource.id().to_owned();
-        let written = apply(
-            tx,
-            &id,
-            &Preconditions::default(),
-            context,
-            Action::Put,
-            |_| Ok(Intent::Put(resource.clone())),
-            Reach {
-                clusters: affected,
-                checks: Checks::Deferred,
-            },
-        )
-        .await
-        .map_err(|e| match e {
-            StoreError::UnknownReferences(errors) => {
-                StoreError::UnknownReferences(errors.prefixed(&format!("{list}[{i}]")))
+impl Store {
+    /// Creates what does not exist and, with [`Existing::Replace`], replaces what differs,
+    /// all or nothing, audited like any write. Resources the catalog does not mention are
+    /// left alone, so applying the same catalog twice changes nothing the second time.
+    /// Components must come in dependency order. The Flux rules are checked once, on the
+    /// final state, so a document may fix in a cluster what an earlier entry of it would
+    /// otherwise break.
+    pub async fn apply_catalog(
+        &self,
+        catalog: &Catalog,
+        existing: Existing,
+        documents: &Documents,
+        context: &WriteContext,
+    ) -> Result<CatalogReport, StoreError> {
+        self.bounded(async move {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await?;
+            take_write_lock(&tx).await?;
+            let mut affected = BTreeSet::new();
+            let mut report = CatalogReport::default();
+            let mut batch = Batch {
+                tx: &tx,
+                existing,
+                context,
+                affected: &mut affected,
+            };
+            // What clusters reference is written before the clusters.
+            for kind in Kind::ALL {
+                match kind {
+                    Kind::Namespace => {
+                        report.namespaces = batch
+                            .put_each(kind, &catalog.namespaces, documents.namespace)
+                            .await?
+                    }
+                    Kind::RoleBinding => {
+                        report.rolebindings = batch
+                            .put_each(kind, &catalog.rolebindings, documents.rolebinding)
+                            .await?
+                    }
+                    Kind::PlatformComponent => {
+                        report.platform_components = batch
+                            .put_each(
+                                kind,
+                                &catalog.platform_components,
+                                documents.platform_component,
+                            )
+                            .await?
+                    }
+                    Kind::Cluster => {
+                        report.clusters = batch
+                            .put_each(kind, &catalog.clusters, documents.cluster)
+                            .await?
+                    }
+                }
             }
-            other => other,
-        })?;
-        outcomes.push((id, written.outcome));
+            let reached = Reached::read(&tx, &affected).await?;
+            refuse_violations(reached.inputs()?.values(), context.limits)?;
+            let changed = report
+                .by_kind()
+                .iter()
+                .flat_map(|(_, outcomes)| outcomes.iter())
+                .any(|(_, outcome)| *outcome != Outcome::Unchanged);
+            if changed {
+                record_change(&tx, context, &affected).await?;
+            }
+            finish(tx, context).await?;
+            Ok(report)
+        })
+        .await
     }
-    Ok(outcomes)
+}
+
+/// The writes of one catalog, in one transaction.
+struct Batch<'t, 'c> {
+    tx: &'t Transaction<'c>,
+    existing: Existing,
+    context: &'t WriteContext,
+    affected: &'t mut BTreeSet<String>,
+}
+
+impl Batch<'_, '_> {
+    /// Writes each resource of one kind; errors name the entry (`clusters[3]`).
+    async fn put_each<R: Resource>(
+        &mut self,
+        kind: Kind,
+        resources: &[R],
+        document: DocumentOf<R>,
+    ) -> Result<Vec<(String, Outcome)>, StoreError> {
+        let list = kind.collection();
+        let preconditions = Preconditions::default();
+        let mut outcomes = Vec::with_capacity(resources.len());
+        for (i, resource) in resources.iter().enumerate() {
+            let id = resource.id().to_owned();
+            let existing = self.existing;
+            let written = apply(
+                self.tx,
+                Target {
+                    id: &id,
+                    document,
+                    preconditions: &preconditions,
+                    context: self.context,
+                    action: Action::Put,
+                },
+                |current| match (current, existing) {
+                    // Keeping it is writing what is there: unchanged, nothing recorded.
+                    (Some(current), Existing::Keep) => Ok(Intent::Put(current.value.clone())),
+                    _ => Ok(Intent::Put(resource.clone())),
+                },
+                Fanout {
+                    clusters: &mut *self.affected,
+                    checks: Checks::Deferred,
+                },
+            )
+            .await
+            .map_err(|e| match e {
+                StoreError::UnknownReferences(errors) => {
+                    StoreError::UnknownReferences(errors.prefixed(&format!("{list}[{i}]")))
+                }
+                other => other,
+            })?;
+            outcomes.push((id, written.outcome));
+        }
+        Ok(outcomes)
+    }
 }

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::{Arc, OnceLock};
 
-use flux_catalog::embedded_pg::{EmbeddedOptions, EmbeddedPostgres};
+use embedded_pg::{EmbeddedOptions, EmbeddedPostgres};
 use flux_catalog::settings::Settings;
 use flux_catalog::startup::Application;
 use flux_catalog::storage::{PoolOptions, Store, migrate};

@@ -16,4 +16,5 @@ mod namespaces;
 mod process;
 mod replicas;
 mod rolebindings;
+mod schema;
 mod service;

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use flux_catalog::embedded_pg::{EmbeddedOptions, EmbeddedPostgres};
+use embedded_pg::{EmbeddedOptions, EmbeddedPostgres};
 use serde_json::{Value, json};
 
 use crate::helpers::{READ_TOKEN, TestDatabase, WRITE_TOKEN, reply, with_user};

@@ -1,8 +1,9 @@
 //! A private PostgreSQL server run from the machine's own PostgreSQL installation.
 //!
-//! `serve` uses it when no `DATABASE_URL` is configured, keeping the data in a local directory
-//! across restarts, and the integration tests use it for one throw-away server per test
-//! process. Nothing is downloaded: `initdb` and `postgres` come from the installed server package.
+//! For a service that wants a database without asking for one (flux-catalog's `serve` keeps
+//! its data in a local directory across restarts) and for tests that want one throw-away server
+//! per process. Nothing is downloaded: `initdb` and `postgres` come from the installed server
+//! package. See the crate's README for the API in one page.
 //!
 //! The server listens on no TCP port, only on a Unix socket in a directory only its owner can
 //! enter, and trusts every connection as the `postgres` superuser. The socket directory's
@@ -140,7 +141,7 @@ impl EmbeddedOptions {
     /// with durability traded for speed and room for many parallel test connections.
     pub fn ephemeral_for_tests() -> Self {
         Self {
-            data_dir: std::env::temp_dir().join(unique_name("flux-catalog-pg")),
+            data_dir: std::env::temp_dir().join(unique_name("embedded-pg")),
             bin_dir: None,
             ephemeral: true,
             durable: false,
@@ -261,7 +262,7 @@ pub enum EmbeddedError {
     },
     /// Another postmaster is serving the data directory.
     #[error(
-        "{} is already used by a running PostgreSQL server (pid {pid}); is another flux-catalog \
+        "{} is already used by a running PostgreSQL server (pid {pid}); is another process \
          running with the same data directory? Stop it or choose another directory",
         data_dir.display()
     )]
@@ -417,7 +418,7 @@ impl EmbeddedPostgres {
         let watchdog = Command::new("/bin/sh")
             .arg("-c")
             .arg(WATCHDOG_SCRIPT)
-            .arg("flux-catalog-pg-watchdog")
+            .arg("embedded-pg-watchdog")
             .arg(&data_dir)
             .arg(&log_file)
             .arg(if options.ephemeral { "1" } else { "0" })
@@ -1018,7 +1019,7 @@ fn socket_path_fits(dir: &Path) -> bool {
 fn create_temp_socket_dir() -> Result<PathBuf, EmbeddedError> {
     let mut last_error = None;
     for _ in 0..100 {
-        let dir = Path::new("/tmp").join(unique_name("flux-pg"));
+        let dir = Path::new("/tmp").join(unique_name("embedded-pg"));
         match fs::DirBuilder::new().mode(0o700).create(&dir) {
             Ok(()) => return Ok(dir),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last_error = Some(e),
@@ -1381,7 +1382,7 @@ mod tests {
 
     impl ScratchDir {
         fn new(label: &str) -> Self {
-            Self(std::env::temp_dir().join(unique_name(&format!("flux-catalog-{label}"))))
+            Self(std::env::temp_dir().join(unique_name(&format!("embedded-pg-{label}"))))
         }
 
         fn options(&self) -> EmbeddedOptions {
@@ -1722,13 +1723,9 @@ mod tests {
 
     #[test]
     fn server_stops_when_its_owner_is_killed() {
-        let report = std::env::temp_dir().join(unique_name("flux-catalog-owner-report"));
+        let report = std::env::temp_dir().join(unique_name("embedded-pg-owner-report"));
         let mut owner = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "embedded_pg::tests::owner_helper_process",
-                "--nocapture",
-            ])
+            .args(["--exact", "tests::owner_helper_process", "--nocapture"])
             .env(OWNER_REPORT_ENV, &report)
             .stdout(Stdio::null())
             .spawn()

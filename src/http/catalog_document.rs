@@ -1,20 +1,21 @@
-//! Loading a catalog document (`flux-catalog seed FILE`, or `SEED_FILE` at start-up).
-//!
-//! The document has the API's shapes, one list per kind; every list is optional:
+//! The catalog document: the whole catalog in the API's shapes, one list per kind, every
+//! list optional:
 //! `{"platform_components": [...], "namespaces": [...], "rolebindings": [...], "clusters": [...]}`.
-//! Loading creates what is missing and replaces what differs, in one transaction, and leaves
-//! resources the document does not mention alone; loading it again changes nothing.
+//!
+//! Loading one (`flux-catalog seed FILE`, or `SEED_FILE` at start-up) writes it in one
+//! transaction and leaves resources the document does not mention alone; loading it again
+//! changes nothing. It lives in the HTTP layer because its shapes are the API's.
 
 use std::path::Path;
 
 use serde::Deserialize;
 
+use super::crud::{ApiResource, DOCUMENTS};
+use super::{ClusterBody, NamespaceBody, PlatformComponentBody, RoleBindingBody};
 use crate::domain::component::dependency_order;
 use crate::domain::impact::FluxLimits;
-use crate::domain::{FieldErrors, PlatformComponent};
-use crate::http::crud::{ApiResource, Rules};
-use crate::http::{ClusterBody, NamespaceBody, PlatformComponentBody, RoleBindingBody};
-use crate::storage::{Catalog, CatalogReport, Outcome, Store, StoreError, WriteContext};
+use crate::domain::{Catalog, FieldErrors, PlatformComponent, Rules};
+use crate::storage::{CatalogReport, Existing, Outcome, Store, StoreError, WriteContext};
 
 /// The catalog document.
 #[derive(Debug, Deserialize)]
@@ -31,7 +32,7 @@ pub struct CatalogDocument {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum SeedError {
+pub enum LoadError {
     #[error("cannot read {path}: {source}")]
     Read {
         path: String,
@@ -48,7 +49,6 @@ pub enum SeedError {
 }
 
 fn convert<R: ApiResource>(
-    list: &str,
     bodies: Vec<R::Body>,
     rules: &Rules,
     errors: &mut FieldErrors,
@@ -59,7 +59,7 @@ fn convert<R: ApiResource>(
         .filter_map(|(i, body)| match R::from_body(body, rules) {
             Ok(resource) => Some(resource),
             Err(e) => {
-                errors.extend(e.prefixed(&format!("{list}[{i}]")));
+                errors.extend(e.prefixed(&format!("{}[{i}]", R::KIND.collection())));
                 None
             }
         })
@@ -67,31 +67,26 @@ fn convert<R: ApiResource>(
 }
 
 /// Parses and checks a document: every rule of the API applies.
-pub fn parse_document(path: &Path, text: &[u8], rules: &Rules) -> Result<Catalog, SeedError> {
+pub fn parse_document(path: &Path, text: &[u8], rules: &Rules) -> Result<Catalog, LoadError> {
     let shown = path.display().to_string();
-    let document: CatalogDocument =
-        crate::http::parse_document(text).map_err(|e| SeedError::Parse {
-            path: shown.clone(),
-            reason: e.problem().detail,
-        })?;
+    let document: CatalogDocument = super::parse_document(text).map_err(|e| LoadError::Parse {
+        path: shown.clone(),
+        reason: e.problem().detail,
+    })?;
     let mut errors = FieldErrors::new();
-    let mut platform_components: Vec<PlatformComponent> = convert(
-        "platform_components",
-        document.platform_components,
-        rules,
-        &mut errors,
-    );
-    let namespaces = convert("namespaces", document.namespaces, rules, &mut errors);
-    let rolebindings = convert("rolebindings", document.rolebindings, rules, &mut errors);
-    let clusters = convert("clusters", document.clusters, rules, &mut errors);
+    let mut platform_components: Vec<PlatformComponent> =
+        convert(document.platform_components, rules, &mut errors);
+    let namespaces = convert(document.namespaces, rules, &mut errors);
+    let rolebindings = convert(document.rolebindings, rules, &mut errors);
+    let clusters = convert(document.clusters, rules, &mut errors);
     if !errors.is_empty() {
-        return Err(SeedError::Invalid {
+        return Err(LoadError::Invalid {
             path: shown,
             errors,
         });
     }
     // Dependencies must exist before the components that depend on them are written.
-    let order = dependency_order(&platform_components).map_err(|cycle| SeedError::Cycle {
+    let order = dependency_order(&platform_components).map_err(|cycle| LoadError::Cycle {
         path: shown.clone(),
         cycle: cycle
             .iter()
@@ -110,15 +105,17 @@ pub fn parse_document(path: &Path, text: &[u8], rules: &Rules) -> Result<Catalog
     })
 }
 
-/// Reads, checks and applies the document at `path`, audited as `seed:<path>`.
+/// Reads, checks and applies the document at `path`, audited as `seed:<path>`; what
+/// `existing` says happens to resources that already exist.
 pub async fn load_file(
     store: &Store,
     path: &Path,
+    existing: Existing,
     rules: &Rules,
     limits: FluxLimits,
-) -> Result<CatalogReport, SeedError> {
+) -> Result<CatalogReport, LoadError> {
     let shown = path.display().to_string();
-    let text = std::fs::read(path).map_err(|source| SeedError::Read {
+    let text = std::fs::read(path).map_err(|source| LoadError::Read {
         path: shown.clone(),
         source,
     })?;
@@ -130,30 +127,29 @@ pub async fn load_file(
         limits,
     };
     store
-        .apply_catalog(&catalog, &context)
+        .apply_catalog(&catalog, existing, &DOCUMENTS, &context)
         .await
-        .map_err(|source| SeedError::Store {
+        .map_err(|source| LoadError::Store {
             path: shown,
             source,
         })
 }
 
-/// One line per kind: "clusters: 2 created, 1 updated, 0 unchanged".
+/// One part per kind: "namespaces: 2 created, 1 updated, 0 unchanged; ...".
 pub fn summarize(report: &CatalogReport) -> String {
-    let line = |kind: &str, outcomes: &[(String, Outcome)]| {
-        let count = |o: Outcome| outcomes.iter().filter(|(_, x)| *x == o).count();
-        format!(
-            "{kind}: {} created, {} updated, {} unchanged",
-            count(Outcome::Created),
-            count(Outcome::Updated),
-            count(Outcome::Unchanged)
-        )
-    };
-    [
-        line("platform_components", &report.platform_components),
-        line("namespaces", &report.namespaces),
-        line("rolebindings", &report.rolebindings),
-        line("clusters", &report.clusters),
-    ]
-    .join("; ")
+    report
+        .by_kind()
+        .iter()
+        .map(|(kind, outcomes)| {
+            let count = |o: Outcome| outcomes.iter().filter(|(_, x)| *x == o).count();
+            format!(
+                "{}: {} created, {} updated, {} unchanged",
+                kind.collection(),
+                count(Outcome::Created),
+                count(Outcome::Updated),
+                count(Outcome::Unchanged)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
