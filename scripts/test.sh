@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Runs every test: unit and property tests, the integration tests (which start their own
-# private PostgreSQL, or use DATABASE_URL when it is set), then the API fuzzing run.
-# Arguments go to cargo test; with arguments the fuzzing run is skipped.
+# Runs every test: unit and property tests of every crate in the workspace, the integration
+# tests (which start their own private PostgreSQL, or use DATABASE_URL when it is set), the
+# API fuzzing run, and the offline checks of the Helm chart.
+#
+#   scripts/test.sh                      # everything
+#   scripts/test.sh --test api flux      # arguments narrow the run: they go to cargo test alone
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-cargo test --locked --all-targets "$@"
-if [ $# -eq 0 ]; then
-  scripts/fuzz.sh
+if [ $# -gt 0 ]; then
+  exec cargo test --locked "$@"
 fi
+cargo test --locked --workspace --all-targets
+scripts/fuzz.sh
+scripts/check-chart.sh
