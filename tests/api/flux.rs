@@ -237,15 +237,41 @@ async fn the_same_data_always_gives_the_same_bytes() {
         assert_eq!(app.flux(COMPONENTS).await.text, first);
     }
     // The order the cluster lists its references in does not matter either.
-    let reordered: Vec<Value> = ["zeta", "alpha", "mid", "omega", "beta"]
+    let reference_order = |cluster: &Value| -> Vec<String> {
+        cluster["platform_components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let new_order = ["zeta", "alpha", "mid", "omega", "beta"];
+    let before = app.get("/clusters/demo-01").await;
+    assert_eq!(before.status, 200, "{}", before.text);
+    assert_ne!(
+        reference_order(&before.body),
+        new_order,
+        "the cluster already lists its references in the new order"
+    );
+    let reordered: Vec<Value> = new_order
         .iter()
         .map(|c| json!({"id": c, "enabled": *c != "omega"}))
         .collect();
-    app.put(
-        "/clusters/demo-01",
-        &json!({"platform_components": reordered}),
-    )
-    .await;
+    let r = app
+        .put(
+            "/clusters/demo-01",
+            &json!({"platform_components": reordered}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // Without this, a write that was refused or ignored would leave the bytes equal too.
+    let after = app.get("/clusters/demo-01").await;
+    assert_eq!(after.status, 200, "{}", after.text);
+    assert_eq!(
+        reference_order(&after.body),
+        new_order,
+        "the stored order did not change"
+    );
     assert_eq!(app.flux(COMPONENTS).await.text, first);
 }
 
