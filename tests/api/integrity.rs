@@ -174,24 +174,73 @@ async fn a_broken_schema_on_a_read_is_a_500_without_sql_while_flux_keeps_its_sna
     assert_eq!(r.text, before.text);
 }
 
-/// The schema itself refuses what the API refuses, for writers that bypass the API.
+/// The schema itself refuses what the API refuses, for writers that bypass the API. Each
+/// statement must be refused as an integrity violation (SQLSTATE class 23) by the constraint
+/// meant to refuse it: a syntax error, a missing column or a permission problem would also
+/// be an error, and would hide a constraint that is gone.
 #[tokio::test]
 async fn the_schema_enforces_ids_references_and_uniqueness() {
     let app = spawn_app().await;
     app.seed_demo().await;
-    let refused = [
-        "insert into namespaces (id) values ('Not_A_Label')",
-        "insert into cluster_platform_components (cluster_id, component_id, position, enabled) values ('demo-01', 'ghost', 9, true)",
-        "insert into cluster_platform_components (cluster_id, component_id, position, enabled) values ('demo-01', 'cert-manager', 9, true)",
-        "insert into clusters (id, cluster_name, cluster_dns, environment) values ('other', 'other', 'demo-01.k8s.example.com', 'dev')",
-        "delete from platform_components where id = 'cert-manager'",
-        "insert into platform_component_dependencies (component_id, depends_on_id, position) values ('cert-manager', 'cert-manager', 1)",
-        "update cluster_platform_components set patches = '[1]' where cluster_id = 'demo-01'",
+    // (statement, SQLSTATE, the constraints that may refuse it)
+    let refused: [(&str, &str, &[&str]); 7] = [
+        (
+            "insert into namespaces (id) values ('Not_A_Label')",
+            "23514",
+            &["namespaces_id_format"],
+        ),
+        (
+            "insert into cluster_platform_components (cluster_id, component_id, position, enabled) values ('demo-01', 'ghost', 9, true)",
+            "23503",
+            &["cluster_platform_components_component_fk"],
+        ),
+        (
+            "insert into cluster_platform_components (cluster_id, component_id, position, enabled) values ('demo-01', 'cert-manager', 9, true)",
+            "23505",
+            &["cluster_platform_components_pkey"],
+        ),
+        (
+            "insert into clusters (id, cluster_name, cluster_dns, environment) values ('other', 'other', 'demo-01.k8s.example.com', 'dev')",
+            "23505",
+            &["clusters_cluster_dns_key"],
+        ),
+        (
+            // Both ingress-nginx and demo-01 use it; either restricting key may fire first.
+            "delete from platform_components where id = 'cert-manager'",
+            "23503",
+            &[
+                "platform_component_dependencies_depends_on_fk",
+                "cluster_platform_components_component_fk",
+            ],
+        ),
+        (
+            "insert into platform_component_dependencies (component_id, depends_on_id, position) values ('cert-manager', 'cert-manager', 1)",
+            "23514",
+            &["platform_component_dependencies_not_self"],
+        ),
+        (
+            "update cluster_platform_components set patches = '[1]' where cluster_id = 'demo-01'",
+            "23514",
+            &["cluster_platform_components_patches_object"],
+        ),
     ];
-    for statement in refused {
+    for (statement, code, constraints) in refused {
+        let Err(error) = app.sql.batch_execute(statement).await else {
+            panic!("the schema accepted: {statement}");
+        };
+        let actual = error.code().map(|c| c.code()).unwrap_or("none");
+        let constraint = error.as_db_error().and_then(|e| e.constraint());
         assert!(
-            app.sql.batch_execute(statement).await.is_err(),
-            "the schema accepted: {statement}"
+            actual.starts_with("23"),
+            "not an integrity violation: {statement}\n  SQLSTATE {actual}: {error:?}"
+        );
+        assert_eq!(
+            actual, code,
+            "{statement}\n  refused with SQLSTATE {actual}: {error:?}"
+        );
+        assert!(
+            constraint.is_some_and(|c| constraints.contains(&c)),
+            "{statement}\n  refused by {constraint:?}, expected one of {constraints:?}: {error:?}"
         );
     }
 }
