@@ -237,15 +237,41 @@ async fn the_same_data_always_gives_the_same_bytes() {
         assert_eq!(app.flux(COMPONENTS).await.text, first);
     }
     // The order the cluster lists its references in does not matter either.
-    let reordered: Vec<Value> = ["zeta", "alpha", "mid", "omega", "beta"]
+    let reference_order = |cluster: &Value| -> Vec<String> {
+        cluster["platform_components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let new_order = ["zeta", "alpha", "mid", "omega", "beta"];
+    let before = app.get("/clusters/demo-01").await;
+    assert_eq!(before.status, 200, "{}", before.text);
+    assert_ne!(
+        reference_order(&before.body),
+        new_order,
+        "the cluster already lists its references in the new order"
+    );
+    let reordered: Vec<Value> = new_order
         .iter()
         .map(|c| json!({"id": c, "enabled": *c != "omega"}))
         .collect();
-    app.put(
-        "/clusters/demo-01",
-        &json!({"platform_components": reordered}),
-    )
-    .await;
+    let r = app
+        .put(
+            "/clusters/demo-01",
+            &json!({"platform_components": reordered}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // Without this, a write that was refused or ignored would leave the bytes equal too.
+    let after = app.get("/clusters/demo-01").await;
+    assert_eq!(after.status, 200, "{}", after.text);
+    assert_eq!(
+        reference_order(&after.body),
+        new_order,
+        "the stored order did not change"
+    );
     assert_eq!(app.flux(COMPONENTS).await.text, first);
 }
 
@@ -579,18 +605,21 @@ async fn responses_carry_a_strong_etag_honour_if_none_match_and_come_gzipped_on_
     .await;
     let changed = get(vec![("if-none-match", etag.clone())]).await;
     assert_eq!(changed.status(), 200);
-    assert_ne!(changed.headers()["etag"].to_str().unwrap(), etag);
-    // One that does not, keeps it.
+    let changed_etag = changed.headers()["etag"].to_str().unwrap().to_owned();
+    assert_ne!(changed_etag, etag);
+    // One that does not, keeps it: the tag read after the unrelated change is the one read
+    // after the relevant change, so a Flux that already holds it gets a 304.
     app.create("/platform_components", component("unused", &[]))
         .await;
-    let same = get(vec![]).await.headers()["etag"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let after_unrelated = get(vec![]).await;
+    assert_eq!(after_unrelated.status(), 200);
     assert_eq!(
-        get(vec![("if-none-match", same.clone())]).await.status(),
-        304
+        after_unrelated.headers()["etag"].to_str().unwrap(),
+        changed_etag,
+        "a component no cluster uses changed this cluster's ETag"
     );
+    let cached = get(vec![("if-none-match", changed_etag.clone())]).await;
+    assert_eq!(cached.status(), 304, "If-None-Match: {changed_etag}");
 }
 
 /// A replica's first load reads the fleet a batch of clusters at a time, and a catalog change

@@ -7,39 +7,74 @@ use serde_json::json;
 
 use crate::helpers::{cluster, component, spawn_app};
 
-/// Deleting a namespace while clusters are being created that reference it: whatever the
-/// interleaving, no stored reference points at a missing namespace, and every request gets
-/// a deliberate answer (never a 5xx).
+/// Deleting a namespace while a cluster referencing it is being created. The foreign keys
+/// (`on delete restrict`) already make a stored reference to a missing namespace impossible,
+/// so counting such rows proves nothing. What the race can break is the answers: exactly
+/// one of the two requests wins, never with a 5xx, and what each answer says is what is
+/// stored and what Flux is served afterwards.
 #[tokio::test]
-async fn racing_deletes_and_references_never_leave_a_dangling_reference() {
+async fn racing_deletes_and_references_answer_consistently_with_what_is_stored() {
     let app = spawn_app().await;
+    let mut outcomes = BTreeSet::new();
     for round in 0..30 {
         let ns = format!("ns-{round}");
+        let id = format!("c-{round}");
         app.create("/namespaces", json!({"id": ns})).await;
-        let mut body = cluster(&format!("c-{round}"), &[]);
+        let mut body = cluster(&id, &[]);
         body["namespaces"] = json!([{"id": ns}]);
         let namespace_path = format!("/namespaces/{ns}");
         let (created, deleted) =
             tokio::join!(app.post("/clusters", &body), app.delete(&namespace_path));
+        let context = format!(
+            "round {round}: create {} {} / delete {} {}",
+            created.status, created.text, deleted.status, deleted.text
+        );
         assert!(
             matches!((created.status, deleted.status), (201, 409) | (422, 200)),
-            "round {round}: create {} {} / delete {} {}",
-            created.status,
-            created.text,
-            deleted.status,
-            deleted.text
+            "{context}"
         );
+        outcomes.insert((created.status, deleted.status));
+
+        let namespace = app.get(&namespace_path).await;
+        let stored_cluster = app.get(&format!("/clusters/{id}")).await;
+        let flux = app
+            .flux(&format!(
+                "/api/v2/flux/clusters/{id}.k8s.example.com/namespaces"
+            ))
+            .await;
+        if created.status == 201 {
+            // The create won: the namespace survived, and the cluster uses it.
+            assert_eq!(namespace.status, 200, "{context}: {}", namespace.text);
+            assert_eq!(
+                stored_cluster.status, 200,
+                "{context}: {}",
+                stored_cluster.text
+            );
+            assert_eq!(
+                stored_cluster.body["namespaces"],
+                json!([{"id": ns}]),
+                "{context}"
+            );
+            assert_eq!(flux.status, 200, "{context}: {}", flux.text);
+            let served: Vec<&str> = flux.body["inputs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|input| input["id"].as_str().unwrap())
+                .collect();
+            assert_eq!(served, [ns.as_str()], "{context}");
+        } else {
+            // The delete won: the namespace is gone and the cluster was never stored.
+            assert_eq!(namespace.status, 404, "{context}: {}", namespace.text);
+            assert_eq!(
+                stored_cluster.status, 404,
+                "{context}: {}",
+                stored_cluster.text
+            );
+            assert_eq!(flux.status, 404, "{context}: {}", flux.text);
+        }
     }
-    let dangling: i64 = app
-        .sql
-        .query_one(
-            "select count(*) from cluster_namespaces r where not exists (select 1 from namespaces n where n.id = r.namespace_id)",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(dangling, 0);
+    println!("outcomes (create, delete) seen: {outcomes:?}");
 }
 
 /// Concurrent merge patches of one cluster, each adding its own patch key: every
@@ -139,24 +174,73 @@ async fn a_broken_schema_on_a_read_is_a_500_without_sql_while_flux_keeps_its_sna
     assert_eq!(r.text, before.text);
 }
 
-/// The schema itself refuses what the API refuses, for writers that bypass the API.
+/// The schema itself refuses what the API refuses, for writers that bypass the API. Each
+/// statement must be refused as an integrity violation (SQLSTATE class 23) by the constraint
+/// meant to refuse it: a syntax error, a missing column or a permission problem would also
+/// be an error, and would hide a constraint that is gone.
 #[tokio::test]
 async fn the_schema_enforces_ids_references_and_uniqueness() {
     let app = spawn_app().await;
     app.seed_demo().await;
-    let refused = [
-        "insert into namespaces (id) values ('Not_A_Label')",
-        "insert into cluster_platform_components (cluster_id, component_id, position, enabled) values ('demo-01', 'ghost', 9, true)",
-        "insert into cluster_platform_components (cluster_id, component_id, position, enabled) values ('demo-01', 'cert-manager', 9, true)",
-        "insert into clusters (id, cluster_name, cluster_dns, environment) values ('other', 'other', 'demo-01.k8s.example.com', 'dev')",
-        "delete from platform_components where id = 'cert-manager'",
-        "insert into platform_component_dependencies (component_id, depends_on_id, position) values ('cert-manager', 'cert-manager', 1)",
-        "update cluster_platform_components set patches = '[1]' where cluster_id = 'demo-01'",
+    // (statement, SQLSTATE, the constraints that may refuse it)
+    let refused: [(&str, &str, &[&str]); 7] = [
+        (
+            "insert into namespaces (id) values ('Not_A_Label')",
+            "23514",
+            &["namespaces_id_format"],
+        ),
+        (
+            "insert into cluster_platform_components (cluster_id, component_id, position, enabled) values ('demo-01', 'ghost', 9, true)",
+            "23503",
+            &["cluster_platform_components_component_fk"],
+        ),
+        (
+            "insert into cluster_platform_components (cluster_id, component_id, position, enabled) values ('demo-01', 'cert-manager', 9, true)",
+            "23505",
+            &["cluster_platform_components_pkey"],
+        ),
+        (
+            "insert into clusters (id, cluster_name, cluster_dns, environment) values ('other', 'other', 'demo-01.k8s.example.com', 'dev')",
+            "23505",
+            &["clusters_cluster_dns_key"],
+        ),
+        (
+            // Both ingress-nginx and demo-01 use it; either restricting key may fire first.
+            "delete from platform_components where id = 'cert-manager'",
+            "23503",
+            &[
+                "platform_component_dependencies_depends_on_fk",
+                "cluster_platform_components_component_fk",
+            ],
+        ),
+        (
+            "insert into platform_component_dependencies (component_id, depends_on_id, position) values ('cert-manager', 'cert-manager', 1)",
+            "23514",
+            &["platform_component_dependencies_not_self"],
+        ),
+        (
+            "update cluster_platform_components set patches = '[1]' where cluster_id = 'demo-01'",
+            "23514",
+            &["cluster_platform_components_patches_object"],
+        ),
     ];
-    for statement in refused {
+    for (statement, code, constraints) in refused {
+        let Err(error) = app.sql.batch_execute(statement).await else {
+            panic!("the schema accepted: {statement}");
+        };
+        let actual = error.code().map(|c| c.code()).unwrap_or("none");
+        let constraint = error.as_db_error().and_then(|e| e.constraint());
         assert!(
-            app.sql.batch_execute(statement).await.is_err(),
-            "the schema accepted: {statement}"
+            actual.starts_with("23"),
+            "not an integrity violation: {statement}\n  SQLSTATE {actual}: {error:?}"
+        );
+        assert_eq!(
+            actual, code,
+            "{statement}\n  refused with SQLSTATE {actual}: {error:?}"
+        );
+        assert!(
+            constraint.is_some_and(|c| constraints.contains(&c)),
+            "{statement}\n  refused by {constraint:?}, expected one of {constraints:?}: {error:?}"
         );
     }
 }
