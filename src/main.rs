@@ -2,12 +2,13 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand, ValueEnum};
 
 use flux_catalog::http::{self, catalog_document};
-use flux_catalog::settings::{CONFIG_FILE_VARIABLE, Settings};
-use flux_catalog::startup::{Application, Database};
+use flux_catalog::settings::{self, CONFIG_FILE_VARIABLE, Settings};
+use flux_catalog::startup::{self, Application, Database};
 use flux_catalog::storage::Existing;
 
 #[derive(Parser)]
@@ -26,6 +27,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the API (the default). Uses DATABASE_URL, or an embedded PostgreSQL without it.
+    #[command(after_help = settings::variables_help())]
     Serve,
     /// Apply database migrations and exit.
     Migrate,
@@ -94,29 +96,11 @@ async fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
     let settings = settings(config)?;
     settings.require_tokens()?;
     log::info!("effective configuration: {settings:?}");
+    // The port first, so a busy one fails before any database work.
+    let listener = startup::bind(settings.listen_addr)?;
     let database = Database::open(&settings).await?;
     let outcome = async {
-        if let Some(file) = &settings.seed_file {
-            // Only what is missing: a restart must never undo changes made through the API.
-            let report = catalog_document::load_file(
-                &database.store,
-                file,
-                Existing::Keep,
-                &settings.rules(),
-                settings.flux,
-            )
-            .await?;
-            log::info!(
-                "seeded from {}: {}",
-                file.display(),
-                catalog_document::summarize(&report)
-            );
-        }
-        let application = Application::build(
-            &settings,
-            database.store.clone(),
-            database.connect_config.clone(),
-        )?;
+        let application = Application::build_on(listener, &settings, database.store.clone())?;
         log::info!(
             "flux-catalog {} serving in {} mode on {} (port {})",
             env!("CARGO_PKG_VERSION"),
@@ -124,8 +108,32 @@ async fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
             settings.listen_addr,
             application.port()
         );
-        application.run_until_stopped().await?;
-        log::info!("stopped serving; in-flight requests have finished");
+        let server = application.handle();
+        tokio::spawn(startup::stop_on_signals(
+            server.clone(),
+            settings.http.shutdown_timeout,
+        ));
+        // The database may arrive after us: /health answers meanwhile, /ready says why not.
+        let snapshot = application.snapshot();
+        let run = application.run_until_stopped();
+        tokio::pin!(run);
+        let prepared = tokio::select! {
+            served = &mut run => {
+                // Stopped (by a signal) before the database arrived.
+                served?;
+                log::info!("stopped serving");
+                return Ok(());
+            }
+            prepared = startup::prepare(&settings, &database, &snapshot) => prepared,
+        };
+        if let Err(error) = prepared {
+            // The server future must keep running for the stop to complete.
+            let ((), served) = tokio::join!(server.stop(true), &mut run);
+            served?;
+            return Err(error);
+        }
+        run.await?;
+        log::info!("stopped serving");
         anyhow::Ok(())
     }
     .await;
@@ -133,12 +141,22 @@ async fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
     outcome
 }
 
+/// How long the one-shot commands wait for a database that is not there yet.
+const COMMAND_WAIT: Duration = Duration::from_secs(120);
+
 async fn migrate(config: Option<PathBuf>) -> anyhow::Result<()> {
-    let mut settings = settings(config)?;
-    settings.database.migrate_on_start = true;
+    let settings = settings(config)?;
     let database = Database::open(&settings).await?;
+    let outcome = startup::when_available(
+        &database.description,
+        "apply migrations",
+        Some(Instant::now() + COMMAND_WAIT),
+        |_| {},
+        async || database.migrate().await,
+    )
+    .await;
     database.close().await;
-    Ok(())
+    outcome
 }
 
 async fn seed_file(config: Option<PathBuf>, file: PathBuf, replace: bool) -> anyhow::Result<()> {
@@ -149,20 +167,33 @@ async fn seed_file(config: Option<PathBuf>, file: PathBuf, replace: bool) -> any
     } else {
         Existing::Keep
     };
-    let outcome = catalog_document::load_file(
-        &database.store,
-        &file,
-        existing,
-        &settings.rules(),
-        settings.flux,
-    )
+    let outcome = async {
+        if settings.database.migrate_on_start {
+            startup::when_available(
+                &database.description,
+                "apply migrations",
+                Some(Instant::now() + COMMAND_WAIT),
+                |_| {},
+                async || database.migrate().await,
+            )
+            .await?;
+        }
+        let report = catalog_document::load_file(
+            &database.store,
+            &file,
+            existing,
+            &settings.rules(),
+            settings.flux,
+        )
+        .await?;
+        log::info!(
+            "loaded {}: {}",
+            file.display(),
+            catalog_document::summarize(&report)
+        );
+        anyhow::Ok(())
+    }
     .await;
     database.close().await;
-    let report = outcome?;
-    log::info!(
-        "loaded {}: {}",
-        file.display(),
-        catalog_document::summarize(&report)
-    );
-    Ok(())
+    outcome
 }

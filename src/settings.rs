@@ -163,14 +163,113 @@ const PREFIX: &str = "FLUX_CATALOG";
 /// Read by the command line, not a setting.
 pub const CONFIG_FILE_VARIABLE: &str = "FLUX_CATALOG_CONFIG";
 
-/// Where a key can be set from, for error messages.
-fn sources_of(key: &str) -> String {
-    let variable = REFERENCE_VARIABLES
+/// The environment variable that sets `key`.
+pub fn variable_of(key: &str) -> String {
+    REFERENCE_VARIABLES
         .iter()
         .find(|(_, k)| *k == key)
         .map(|(v, _)| (*v).to_owned())
-        .unwrap_or_else(|| format!("{PREFIX}_{}", key.replace('.', "__").to_ascii_uppercase()));
-    format!("{key} (environment variable {variable})")
+        .unwrap_or_else(|| format!("{PREFIX}_{}", key.replace('.', "__").to_ascii_uppercase()))
+}
+
+/// Where a key can be set from, for error messages.
+fn sources_of(key: &str) -> String {
+    format!("{key} (environment variable {})", variable_of(key))
+}
+
+/// Every setting and what it does, for `serve --help` and the documentation; a test checks
+/// it against the settings' types and defaults.
+pub const DESCRIPTIONS: [(&str, &str); 20] = [
+    (
+        "api_mode",
+        "read-only (Flux endpoints and reads) or crud (also writes)",
+    ),
+    (
+        "listen_addr",
+        "address to listen on, an IP or a host name with a port",
+    ),
+    ("auth_token", "the read token (required to serve)"),
+    ("crud_auth_token", "the write token, in crud mode"),
+    (
+        "environments",
+        "the environment tiers clusters may be in, comma-separated",
+    ),
+    (
+        "seed_file",
+        "catalog document whose missing resources are created at start-up",
+    ),
+    (
+        "database.url",
+        "PostgreSQL connection string; without it, an embedded PostgreSQL",
+    ),
+    ("database.pool_size", "connections to the database"),
+    (
+        "database.wait_timeout_ms",
+        "how long a request waits for a connection",
+    ),
+    (
+        "database.operation_timeout_ms",
+        "how long one database operation may take",
+    ),
+    ("database.migrate_on_start", "apply migrations at start-up"),
+    (
+        "database.embedded_data_dir",
+        "the embedded PostgreSQL's data directory",
+    ),
+    (
+        "database.embedded_bin_dir",
+        "where initdb and postgres are (default: searched)",
+    ),
+    (
+        "http.max_body_bytes",
+        "larger request bodies are refused with 413",
+    ),
+    ("http.workers", "worker threads; 0 is one per core"),
+    (
+        "http.shutdown_timeout_secs",
+        "how long in-flight requests may finish on SIGTERM or SIGINT",
+    ),
+    (
+        "snapshot.poll_interval_ms",
+        "how often the snapshot checks the database besides notifications",
+    ),
+    ("snapshot.check_timeout_ms", "how long that check may take"),
+    (
+        "flux.max_inputs",
+        "most inputs one cluster may have on an endpoint",
+    ),
+    (
+        "flux.max_response_bytes",
+        "largest Flux response a write may produce",
+    ),
+];
+
+/// The environment variables `serve` reads, one line each, with their defaults.
+pub fn variables_help() -> String {
+    let defaults = layers(None, &HashMap::new()).ok();
+    let mut text = String::from("Environment variables:\n");
+    for (key, about) in DESCRIPTIONS {
+        let default = defaults
+            .as_ref()
+            .and_then(|d| d.get::<config::Value>(key).ok())
+            .map(|v| match v.clone().into_array() {
+                Ok(list) => list
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+                Err(_) => v.to_string(),
+            });
+        text.push_str(&format!("  {:<44} {about}", variable_of(key)));
+        if let Some(default) = default {
+            text.push_str(&format!(" [default: {default}]"));
+        }
+        text.push('\n');
+    }
+    text.push_str(&format!(
+        "  {CONFIG_FILE_VARIABLE:<44} a YAML file of these settings, below the environment\n"
+    ));
+    text
 }
 
 /// Configuration that cannot be used, with a message for the operator.
@@ -577,6 +676,41 @@ mod tests {
                 "the password must not be echoed: {error}"
             );
         }
+    }
+
+    /// Every described key is a setting, and every setting with a default is described.
+    #[test]
+    fn the_described_settings_are_the_settings() {
+        for (key, _) in DESCRIPTIONS {
+            let value = match key {
+                "api_mode" => "crud",
+                "listen_addr" => "127.0.0.1:1",
+                "database.url" => "postgres://localhost/x",
+                "environments" => "dev",
+                "database.migrate_on_start" => "false",
+                _ => "7",
+            };
+            let s = Settings::load(None, &env(&[(&variable_of(key), value)]))
+                .unwrap_or_else(|e| panic!("{key}: {e}"));
+            assert!(s.unknown_keys.is_empty(), "{key} is not a setting");
+        }
+        let defaults: config::Map<String, config::Value> = layers(None, &HashMap::new())
+            .unwrap()
+            .try_deserialize()
+            .unwrap();
+        for (section, value) in defaults {
+            let keys: Vec<String> = match value.clone().into_table() {
+                Ok(table) => table.keys().map(|k| format!("{section}.{k}")).collect(),
+                Err(_) => vec![section],
+            };
+            for key in keys {
+                assert!(
+                    DESCRIPTIONS.iter().any(|(k, _)| *k == key),
+                    "{key} has a default but no description"
+                );
+            }
+        }
+        assert!(variables_help().contains("FLUX_CATALOG_HTTP__SHUTDOWN_TIMEOUT_SECS"));
     }
 
     #[test]

@@ -333,6 +333,16 @@ impl Snapshot {
             .expect("the snapshot lock is never poisoned") = Some(reason);
     }
 
+    /// Says why the database is not used yet (start-up waiting for it to arrive), for
+    /// `/ready` until the first load.
+    pub fn note_waiting(&self, reason: String) {
+        self.database_ok.store(false, Ordering::Relaxed);
+        *self
+            .database_error
+            .lock()
+            .expect("the snapshot lock is never poisoned") = Some(reason);
+    }
+
     /// Brings the snapshot up to the database's latest committed change: everything on the
     /// first call, then only the clusters changed since.
     pub async fn sync(&self) -> Result<(), StoreError> {

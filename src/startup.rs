@@ -1,27 +1,38 @@
-//! Start-up wiring, in one place: database (configured or embedded), migrations, seed,
-//! and the HTTP server.
+//! Start-up wiring, in one place: the listening socket, the database (configured or
+//! embedded), migrations and seed once the database answers, the snapshot, the HTTP server,
+//! and the signals that stop it.
+//!
+//! The order is what Kubernetes needs: the port is bound first (a busy port fails at once),
+//! the server then answers `/health` at once and `/ready` with 503 and the reason while the
+//! database is not there yet (it usually starts after us), and the database work is
+//! retried with backoff until it answers.
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use actix_web::dev::Server;
+use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
+use embedded_pg::{EmbeddedOptions, EmbeddedPostgres};
 
 use crate::http::auth::Credentials;
+use crate::http::catalog_document;
 use crate::http::openapi::Documents;
 use crate::http::{self, AppState};
 use crate::settings::{Settings, redacted_url};
 use crate::snapshot::Snapshot;
-use crate::storage::{PoolOptions, Store, migrate};
-use embedded_pg::{EmbeddedOptions, EmbeddedPostgres};
+use crate::storage::{Existing, PoolOptions, Store, StoreError, migrate};
 
 /// The database the server runs on: the configured one, or an embedded PostgreSQL it
 /// started itself and stops on [`Database::close`].
 pub struct Database {
     pub store: Store,
     pub connect_config: tokio_postgres::Config,
+    /// Where the database is, for messages: `DATABASE_URL (host=… port=… …)`, never a
+    /// password.
+    pub description: String,
     embedded: Option<EmbeddedPostgres>,
 }
 
@@ -29,22 +40,22 @@ pub struct Database {
 pub const EMBEDDED_DATABASE: &str = "flux_catalog";
 
 impl Database {
-    /// Connects (starting the embedded server when no `DATABASE_URL` is set) and applies
-    /// migrations when configured to.
+    /// The configured database (nothing is connected yet: the pool connects on first use),
+    /// or the embedded server, started now.
     pub async fn open(settings: &Settings) -> anyhow::Result<Self> {
-        let (connect_config, embedded) = match settings.database.connect_config() {
+        let (connect_config, description, embedded) = match settings.database.connect_config() {
             Some(config) => {
-                log::info!(
-                    "database: {}",
-                    redacted_url(secrecy::ExposeSecret::expose_secret(
-                        settings
-                            .database
-                            .url
-                            .as_ref()
-                            .expect("connect_config implies a url")
-                    ))
+                let url = settings
+                    .database
+                    .url
+                    .as_ref()
+                    .expect("connect_config implies a url");
+                let description = format!(
+                    "DATABASE_URL ({})",
+                    redacted_url(secrecy::ExposeSecret::expose_secret(url))
                 );
-                (config, None)
+                log::info!("database: {description}");
+                (config, description, None)
             }
             None => {
                 let options = EmbeddedOptions {
@@ -65,19 +76,17 @@ impl Database {
                     "embedded PostgreSQL ready (data in {}); it stops when flux-catalog exits",
                     embedded.data_dir().display()
                 );
-                (embedded.connect_config(EMBEDDED_DATABASE), Some(embedded))
+                let description = format!(
+                    "the embedded PostgreSQL (data in {})",
+                    embedded.data_dir().display()
+                );
+                (
+                    embedded.connect_config(EMBEDDED_DATABASE),
+                    description,
+                    Some(embedded),
+                )
             }
         };
-        if settings.database.migrate_on_start {
-            let applied = migrate::run(&connect_config)
-                .await
-                .context("cannot apply database migrations")?;
-            if applied.is_empty() {
-                log::info!("database schema is up to date");
-            } else {
-                log::info!("applied migrations: {}", applied.join(", "));
-            }
-        }
         let store = Store::new(
             connect_config.clone(),
             &PoolOptions {
@@ -89,8 +98,20 @@ impl Database {
         Ok(Self {
             store,
             connect_config,
+            description,
             embedded,
         })
+    }
+
+    /// Applies the migrations not applied yet.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let applied = migrate::run(&self.connect_config).await?;
+        if applied.is_empty() {
+            log::info!("database schema is up to date");
+        } else {
+            log::info!("applied migrations: {}", applied.join(", "));
+        }
+        Ok(())
     }
 
     /// Stops the embedded server, if there is one, after the pool's connections are closed.
@@ -106,6 +127,124 @@ impl Database {
     }
 }
 
+/// The first wait between attempts to reach the database; it doubles up to
+/// [`MAX_RETRY_DELAY`].
+const FIRST_RETRY_DELAY: Duration = Duration::from_millis(500);
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(15);
+
+/// Runs `step` until the database answers it, waiting longer after each failure (and,
+/// with `deadline`, giving up once it has passed). Only an unreachable database is waited
+/// for; any other failure is returned at once. Each failure is logged and handed to
+/// `waiting`, which `/ready` shows.
+pub async fn when_available<T>(
+    database: &str,
+    what: &str,
+    deadline: Option<Instant>,
+    waiting: impl Fn(String),
+    mut step: impl AsyncFnMut() -> Result<T, StoreError>,
+) -> anyhow::Result<T> {
+    let mut delay = FIRST_RETRY_DELAY;
+    loop {
+        match step().await {
+            Ok(value) => return Ok(value),
+            Err(error @ (StoreError::Unavailable(_) | StoreError::TimedOut(_))) => {
+                let reason = format!("cannot reach {database} to {what}: {}", chain(&error));
+                if deadline.is_some_and(|d| Instant::now() + delay > d) {
+                    anyhow::bail!("{reason}; giving up");
+                }
+                log::warn!("{reason}; retrying in {:.1} s", delay.as_secs_f64());
+                waiting(reason);
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(MAX_RETRY_DELAY);
+            }
+            Err(error) => {
+                return Err(anyhow::anyhow!(
+                    "cannot {what} on {database}: {}",
+                    chain(&error)
+                ));
+            }
+        }
+    }
+}
+
+/// An error and its causes on one line: the driver's message is in the causes.
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// What start-up does once the database answers, in order: migrations (when configured),
+/// the seed file (creating only what is missing), then the snapshot starts following the
+/// database. Waits as long as it takes for the database to arrive; returns an error only
+/// for what waiting cannot fix (a failing migration, an invalid seed file).
+pub async fn prepare(
+    settings: &Settings,
+    database: &Database,
+    snapshot: &Arc<Snapshot>,
+) -> anyhow::Result<()> {
+    let waiting = |reason: String| snapshot.note_waiting(reason);
+    if settings.database.migrate_on_start {
+        when_available(
+            &database.description,
+            "apply migrations",
+            None,
+            waiting,
+            async || database.migrate().await,
+        )
+        .await?;
+    }
+    if let Some(file) = &settings.seed_file {
+        let rules = settings.rules();
+        let report = when_available(
+            &database.description,
+            &format!("load {}", file.display()),
+            None,
+            waiting,
+            async || {
+                // Only what is missing: a restart must never undo changes made through the
+                // API since.
+                catalog_document::load_file(
+                    &database.store,
+                    file,
+                    Existing::Keep,
+                    &rules,
+                    settings.flux,
+                )
+                .await
+                .map_err(|e| match e {
+                    catalog_document::LoadError::Store { source, .. } => source,
+                    other => StoreError::Unexpected(other.into()),
+                })
+            },
+        )
+        .await?;
+        log::info!(
+            "seeded from {}: {}",
+            file.display(),
+            catalog_document::summarize(&report)
+        );
+    }
+    tokio::spawn(snapshot.clone().follow(
+        database.connect_config.clone(),
+        settings.snapshot.poll_interval,
+    ));
+    Ok(())
+}
+
+/// Binds `LISTEN_ADDR` before any database work, so a busy port fails at once.
+pub fn bind(address: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(address).with_context(|| format!("cannot listen on {address} (LISTEN_ADDR)"))
+}
+
 /// The HTTP server, bound and ready to run, and the snapshot it serves Flux from.
 pub struct Application {
     port: u16,
@@ -115,24 +254,34 @@ pub struct Application {
 
 impl Application {
     /// Binds the listener (port 0 picks a free one), builds the server around `store`, and
-    /// starts the snapshot following the database (`notifications` is where it LISTENs).
-    /// The Flux endpoints and `/ready` answer 503 until the first load completes; see
-    /// [`Application::snapshot`].
+    /// starts the snapshot following the database (`notifications` is where it LISTENs):
+    /// for a database that is there and migrated, as in the tests.
     pub fn build(
         settings: &Settings,
         store: Store,
         notifications: tokio_postgres::Config,
     ) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind(settings.listen_addr)
-            .with_context(|| format!("cannot listen on {}", settings.listen_addr))?;
-        let port = listener.local_addr()?.port();
-        let mode = settings.api_mode;
-        let snapshot = Snapshot::new(store.clone(), settings.snapshot.check_timeout);
+        let application = Self::build_on(bind(settings.listen_addr)?, settings, store)?;
         tokio::spawn(
-            snapshot
+            application
+                .snapshot
                 .clone()
                 .follow(notifications, settings.snapshot.poll_interval),
         );
+        Ok(application)
+    }
+
+    /// The server on `listener`, with a snapshot that is not following the database yet
+    /// (see [`prepare`]): the Flux endpoints and `/ready` answer 503 until its first load.
+    /// It does not react to signals itself: [`stop_on_signals`] does, draining for both.
+    pub fn build_on(
+        listener: TcpListener,
+        settings: &Settings,
+        store: Store,
+    ) -> anyhow::Result<Self> {
+        let port = listener.local_addr()?.port();
+        let mode = settings.api_mode;
+        let snapshot = Snapshot::new(store.clone(), settings.snapshot.check_timeout);
         let state = web::Data::new(AppState {
             store,
             mode,
@@ -153,6 +302,7 @@ impl Application {
                 .wrap(from_fn(http::normalize_path))
                 .configure(|config| http::configure(config, mode))
         })
+        .disable_signals()
         .shutdown_timeout(settings.http.shutdown_timeout.as_secs())
         .listen(listener)?;
         if settings.http.workers > 0 {
@@ -173,9 +323,56 @@ impl Application {
         self.snapshot.clone()
     }
 
-    /// Serves until SIGTERM or SIGINT, then lets in-flight requests finish (up to the
-    /// shutdown timeout) before returning.
+    /// Stops the server: with `graceful`, after in-flight requests finish (up to the
+    /// shutdown timeout).
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until stopped through [`Application::handle`].
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
+    }
+}
+
+/// Stops `server` gracefully on SIGTERM or SIGINT (Kubernetes sends the first, a terminal
+/// the second; both drain: new connections are refused, in-flight requests finish within
+/// `timeout`). A second signal stops at once.
+pub async fn stop_on_signals(server: ServerHandle, timeout: Duration) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut terminate), Ok(mut interrupt)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        log::error!("cannot listen for SIGTERM and SIGINT: stop the process with SIGKILL");
+        return;
+    };
+    let first = tokio::select! {
+        _ = terminate.recv() => "SIGTERM",
+        _ = interrupt.recv() => "SIGINT",
+    };
+    log::info!(
+        "{first} received: refusing new connections and letting in-flight requests finish \
+         (up to {} s; a second signal stops at once)",
+        timeout.as_secs()
+    );
+    let started = Instant::now();
+    let drained = server.stop(true);
+    tokio::select! {
+        () = drained => {
+            log::info!(
+                "in-flight requests finished in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+        }
+        second = async {
+            tokio::select! {
+                _ = terminate.recv() => "SIGTERM",
+                _ = interrupt.recv() => "SIGINT",
+            }
+        } => {
+            log::warn!("{second} received again: stopping now, cutting off in-flight requests");
+            server.stop(false).await;
+        }
     }
 }
