@@ -5,6 +5,7 @@ pub mod audit;
 pub mod changes;
 mod clusters;
 mod components;
+pub mod connect;
 mod impact;
 pub mod migrate;
 mod namespaces;
