@@ -107,7 +107,7 @@ async fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
         let application = Application::build(
             &settings,
             database.store.clone(),
-            database.connect_config.clone(),
+            database.connector.clone(),
         )?;
         log::info!(
             "flux-catalog {} serving in {} mode on {} (port {})",

@@ -21,12 +21,13 @@ use actix_web::http::header::HeaderValue;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
 
 use crate::domain::Cluster;
 use crate::domain::impact::ClusterInputs;
 use crate::domain::merge::{ClusterInput, FluxInputs};
 use crate::storage::changes::{CHANGES_CHANNEL, ClusterBatch, FleetUpdate};
+use crate::storage::connect::Connector;
 use crate::storage::{Store, StoreError};
 
 /// One response body, ready to send in either encoding.
@@ -427,11 +428,7 @@ impl Snapshot {
     /// Follows the database until the process ends: catches up at once, then whenever a
     /// write is announced and at least every `interval`. Never gives up; failures are
     /// reported once by `status` and the log, and the last snapshot keeps being served.
-    pub async fn follow(
-        self: Arc<Self>,
-        notifications: tokio_postgres::Config,
-        interval: Duration,
-    ) {
+    pub async fn follow(self: Arc<Self>, notifications: Connector, interval: Duration) {
         let (wake, mut woken) = tokio::sync::mpsc::unbounded_channel::<()>();
         tokio::spawn(listen(notifications, wake));
         loop {
@@ -461,11 +458,11 @@ impl Snapshot {
 /// LISTENs for change announcements and wakes the follower on each, and after every
 /// reconnect (announcements sent meanwhile are lost). A hot standby refuses LISTEN; then
 /// polling alone keeps the snapshot current and LISTEN is retried rarely.
-async fn listen(config: tokio_postgres::Config, wake: tokio::sync::mpsc::UnboundedSender<()>) {
+async fn listen(connector: Connector, wake: tokio::sync::mpsc::UnboundedSender<()>) {
     let mut quiet = false;
     loop {
         let outcome = async {
-            let (client, mut connection) = config.connect(NoTls).await?;
+            let (client, mut connection) = connector.connect().await?;
             let (ended_tx, mut ended) = tokio::sync::oneshot::channel();
             let forward = wake.clone();
             tokio::spawn(async move {

@@ -16,13 +16,15 @@ use crate::http::openapi::Documents;
 use crate::http::{self, AppState};
 use crate::settings::{Settings, redacted_url};
 use crate::snapshot::Snapshot;
+use crate::storage::connect::Connector;
 use crate::storage::{PoolOptions, Store, migrate};
 
 /// The database the server runs on: the configured one, or an embedded PostgreSQL it
 /// started itself and stops on [`Database::close`].
 pub struct Database {
     pub store: Store,
-    pub connect_config: tokio_postgres::Config,
+    /// Opens further connections (the snapshot's LISTEN) as the pool does.
+    pub connector: Connector,
     embedded: Option<EmbeddedPostgres>,
 }
 
@@ -33,19 +35,20 @@ impl Database {
     /// Connects (starting the embedded server when no `DATABASE_URL` is set) and applies
     /// migrations when configured to.
     pub async fn open(settings: &Settings) -> anyhow::Result<Self> {
-        let (connect_config, embedded) = match settings.database.connect_config() {
-            Some(config) => {
+        let (connector, embedded) = match settings.database.connector() {
+            Some(connector) => {
                 log::info!(
-                    "database: {}",
+                    "database: {}, {}",
                     redacted_url(secrecy::ExposeSecret::expose_secret(
                         settings
                             .database
                             .url
                             .as_ref()
-                            .expect("connect_config implies a url")
-                    ))
+                            .expect("a connector implies a url")
+                    )),
+                    settings.database.tls
                 );
-                (config, None)
+                (connector, None)
             }
             None => {
                 let options = EmbeddedOptions {
@@ -66,11 +69,15 @@ impl Database {
                     "embedded PostgreSQL ready (data in {}); it stops when flux-catalog exits",
                     embedded.data_dir().display()
                 );
-                (embedded.connect_config(EMBEDDED_DATABASE), Some(embedded))
+                let connector = Connector::plain(
+                    embedded.connect_config(EMBEDDED_DATABASE),
+                    "the embedded PostgreSQL",
+                );
+                (connector, Some(embedded))
             }
         };
         if settings.database.migrate_on_start {
-            let applied = migrate::run(&connect_config)
+            let applied = migrate::run(&connector)
                 .await
                 .context("cannot apply database migrations")?;
             if applied.is_empty() {
@@ -80,7 +87,7 @@ impl Database {
             }
         }
         let store = Store::new(
-            connect_config.clone(),
+            connector.clone(),
             &PoolOptions {
                 max_size: settings.database.pool_size,
                 wait_timeout: settings.database.wait_timeout,
@@ -89,7 +96,7 @@ impl Database {
         )?;
         Ok(Self {
             store,
-            connect_config,
+            connector,
             embedded,
         })
     }
@@ -122,7 +129,7 @@ impl Application {
     pub fn build(
         settings: &Settings,
         store: Store,
-        notifications: tokio_postgres::Config,
+        notifications: Connector,
     ) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(settings.listen_addr)
             .with_context(|| format!("cannot listen on {}", settings.listen_addr))?;

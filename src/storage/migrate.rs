@@ -1,6 +1,6 @@
 //! Schema migrations from `sql/`, embedded in the binary.
 
-use tokio_postgres::NoTls;
+use super::connect::Connector;
 
 mod embedded {
     refinery::embed_migrations!("sql");
@@ -14,8 +14,8 @@ const MIGRATION_LOCK_KEY: i64 = 0x666c_7578_6361_7431; // "fluxcat1"
 ///
 /// Runs on a dedicated connection, not a pooled one, so the lock ends with the session even
 /// if a migration fails half-way.
-pub async fn run(config: &tokio_postgres::Config) -> anyhow::Result<Vec<String>> {
-    let (mut client, connection) = config.connect(NoTls).await?;
+pub async fn run(connector: &Connector) -> anyhow::Result<Vec<String>> {
+    let (mut client, connection) = connector.connect().await?;
     let driver = tokio::spawn(connection);
     client
         .execute("select pg_advisory_lock($1)", &[&MIGRATION_LOCK_KEY])
