@@ -328,13 +328,21 @@ impl Snapshot {
             StoreError::Unavailable(cause) => format!("the database is unreachable: {cause:#}"),
             other => other.to_string(),
         };
-        if was_ok {
-            log::warn!("snapshot: cannot reach the database, serving the last snapshot: {reason}");
-        }
-        *self
+        let mut last = self
             .database_error
             .lock()
-            .expect("the snapshot lock is never poisoned") = Some(reason);
+            .expect("the snapshot lock is never poisoned");
+        if was_ok {
+            log::warn!("snapshot: cannot reach the database, serving the last snapshot: {reason}");
+        } else if self.version.load(Ordering::Acquire) == NOT_LOADED
+            && last.as_deref() != Some(reason.as_str())
+        {
+            // Nothing is served until the first load: say why at once (a refused TLS
+            // handshake, say, when migrations did not connect first), and again only when
+            // the cause changes.
+            log::warn!("snapshot: cannot load the catalog from the database: {reason}");
+        }
+        *last = Some(reason);
     }
 
     /// Brings the snapshot up to the database's latest committed change: everything on the
