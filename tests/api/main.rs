@@ -17,3 +17,4 @@ mod process;
 mod replicas;
 mod rolebindings;
 mod service;
+mod tls;
