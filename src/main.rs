@@ -109,9 +109,11 @@ async fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
             application.port()
         );
         let server = application.handle();
+        let stop_requested = startup::StopRequest::default();
         tokio::spawn(startup::stop_on_signals(
             server.clone(),
             settings.http.shutdown_timeout,
+            stop_requested.clone(),
         ));
         // The database may arrive after us: /health answers meanwhile, /ready says why not.
         let snapshot = application.snapshot();
@@ -121,7 +123,7 @@ async fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
             served = &mut run => {
                 // Stopped (by a signal) before the database arrived.
                 served?;
-                log::info!("stopped serving");
+                log_stopped(&stop_requested, settings.http.shutdown_timeout);
                 return Ok(());
             }
             prepared = startup::prepare(&settings, &database, &snapshot) => prepared,
@@ -133,12 +135,28 @@ async fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
             return Err(error);
         }
         run.await?;
-        log::info!("stopped serving");
+        log_stopped(&stop_requested, settings.http.shutdown_timeout);
         anyhow::Ok(())
     }
     .await;
     database.close().await;
     outcome
+}
+
+/// The last line of a server's log: why it stopped and how long draining took.
+fn log_stopped(requested: &startup::StopRequest, timeout: Duration) {
+    match requested.get() {
+        Some((signal, at)) if at.elapsed() >= timeout => log::warn!(
+            "stopped serving: the shutdown timeout ({} s after {signal}) passed; requests \
+             still in flight were cut off",
+            timeout.as_secs()
+        ),
+        Some((signal, at)) => log::info!(
+            "stopped serving: in-flight requests finished {:.1} s after {signal}",
+            at.elapsed().as_secs_f64()
+        ),
+        None => log::info!("stopped serving"),
+    }
 }
 
 /// How long the one-shot commands wait for a database that is not there yet.

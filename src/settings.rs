@@ -16,6 +16,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::domain::Environments;
+use crate::storage::connect::{ConnectionString, Connector, RootCert, SslMode, Tls};
 
 /// Which endpoints a server offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +73,11 @@ pub struct Settings {
 pub struct DatabaseSettings {
     /// `None`: run the embedded PostgreSQL.
     pub url: Option<SecretString>,
+    /// TLS to `url`'s server: `sslmode` and `sslrootcert` from the URL, else the `ssl_mode`
+    /// and `ssl_root_cert` settings; CA certificates already loaded.
+    pub tls: Tls,
+    /// Names where the URL and TLS settings came from, for connection errors.
+    tls_label: String,
     pub pool_size: usize,
     /// How long a request waits for a database connection before answering 503.
     pub wait_timeout: Duration,
@@ -134,6 +140,8 @@ struct RawFlux {
 #[derive(Deserialize)]
 struct RawDatabase {
     url: Option<String>,
+    ssl_mode: Option<String>,
+    ssl_root_cert: Option<String>,
     pool_size: usize,
     wait_timeout_ms: u64,
     operation_timeout_ms: u64,
@@ -179,7 +187,7 @@ fn sources_of(key: &str) -> String {
 
 /// Every setting and what it does, for `serve --help` and the documentation; a test checks
 /// it against the settings' types and defaults.
-pub const DESCRIPTIONS: [(&str, &str); 20] = [
+pub const DESCRIPTIONS: [(&str, &str); 22] = [
     (
         "api_mode",
         "read-only (Flux endpoints and reads) or crud (also writes)",
@@ -201,6 +209,14 @@ pub const DESCRIPTIONS: [(&str, &str); 20] = [
     (
         "database.url",
         "PostgreSQL connection string; without it, an embedded PostgreSQL",
+    ),
+    (
+        "database.ssl_mode",
+        "disable, prefer, require, verify-ca or verify-full, when DATABASE_URL sets no sslmode",
+    ),
+    (
+        "database.ssl_root_cert",
+        "CA certificates (PEM file, or system) when DATABASE_URL sets no sslrootcert",
     ),
     ("database.pool_size", "connections to the database"),
     (
@@ -391,22 +407,34 @@ fn token(key: &str, value: Option<String>) -> Result<Option<SecretString>, Setti
 
 impl DatabaseSettings {
     fn check(raw: RawDatabase) -> Result<Self, SettingsError> {
-        let url = match raw.url.filter(|u| !u.is_empty()) {
+        let ssl_mode = match raw.ssl_mode.filter(|m| !m.is_empty()) {
             None => None,
+            Some(mode) => Some(
+                mode.parse::<SslMode>()
+                    .map_err(|e| invalid("database.ssl_mode", e))?,
+            ),
+        };
+        let ssl_root_cert = raw
+            .ssl_root_cert
+            .filter(|c| !c.is_empty())
+            .map(|c| RootCert::from(c.as_str()));
+        let (url, tls, tls_label) = match raw.url.filter(|u| !u.is_empty()) {
+            // The embedded server is reached over a Unix socket: no TLS.
+            None => (None, Tls::disabled(), "the embedded PostgreSQL".to_owned()),
             Some(url) => {
                 // Parse now so a typo stops start-up; the message never repeats the URL,
                 // which may hold a password.
-                tokio_postgres::Config::from_str(&url).map_err(|e| {
-                    invalid(
-                        "database.url",
-                        format!("not a PostgreSQL connection string: {e}"),
-                    )
-                })?;
-                Some(SecretString::from(url))
+                let parsed = ConnectionString::parse(&url)
+                    .map_err(|e| invalid("database.url", e.to_string()))?;
+                let (tls, label) = tls_for(&parsed, ssl_mode, ssl_root_cert)
+                    .map_err(|(key, reason)| invalid(key, reason))?;
+                (Some(SecretString::from(url)), tls, label)
             }
         };
         Ok(Self {
             url,
+            tls,
+            tls_label,
             pool_size: positive("database.pool_size", raw.pool_size)?,
             wait_timeout: Duration::from_millis(raw.wait_timeout_ms),
             operation_timeout: Duration::from_millis(positive(
@@ -519,6 +547,7 @@ impl fmt::Debug for DatabaseSettings {
                 "url",
                 &self.url.as_ref().map(|u| redacted_url(u.expose_secret())),
             )
+            .field("tls", &self.tls)
             .field("pool_size", &self.pool_size)
             .field("wait_timeout", &self.wait_timeout)
             .field("operation_timeout", &self.operation_timeout)
@@ -531,8 +560,8 @@ impl fmt::Debug for DatabaseSettings {
 
 /// Host, port, database and user of a connection string; never the password.
 pub fn redacted_url(url: &str) -> String {
-    match tokio_postgres::Config::from_str(url) {
-        Ok(config) => {
+    match ConnectionString::parse(url) {
+        Ok(ConnectionString { config, .. }) => {
             let hosts: Vec<String> = config
                 .get_hosts()
                 .iter()
@@ -558,16 +587,83 @@ pub fn redacted_url(url: &str) -> String {
     }
 }
 
+/// TLS from the URL's `sslmode`/`sslrootcert`, else from the `ssl_mode`/`ssl_root_cert`
+/// settings, with a label naming where each came from; on error, the key to blame.
+fn tls_for(
+    url: &ConnectionString,
+    ssl_mode: Option<SslMode>,
+    ssl_root_cert: Option<RootCert>,
+) -> Result<(Tls, String), (&'static str, String)> {
+    const URL: &str = "database.url";
+    let mode = match (url.ssl_mode, ssl_mode) {
+        (Some(mode), _) => Some((mode, URL)),
+        (None, Some(mode)) => Some((mode, "database.ssl_mode")),
+        (None, None) => None,
+    };
+    let root_cert = match (&url.ssl_root_cert, ssl_root_cert) {
+        (Some(root_cert), _) => Some((root_cert.clone(), URL)),
+        (None, Some(root_cert)) => Some((root_cert, "database.ssl_root_cert")),
+        (None, None) => None,
+    };
+    // As in libpq 16: the system's trust store means verify-full unless a mode is given.
+    let (mode, mode_key) = match mode {
+        Some((mode, key)) => (mode, Some(key)),
+        None if matches!(root_cert, Some((RootCert::System, _))) => (SslMode::VerifyFull, None),
+        None => (SslMode::Prefer, None),
+    };
+    let root_key = root_cert.as_ref().map(|(_, key)| *key);
+    let tls = Tls::new(mode, root_cert.map(|(root_cert, _)| root_cert)).map_err(|e| {
+        use crate::storage::connect::TlsError;
+        let key = match e {
+            TlsError::WeakModeWithSystemRoots(_) => mode_key.or(root_key),
+            _ => root_key,
+        }
+        .unwrap_or(URL);
+        let reason = match e {
+            TlsError::WeakModeWithSystemRoots(_) => e.to_string(),
+            _ if key == URL => format!("sslrootcert: {e}"),
+            _ => e.to_string(),
+        };
+        (key, reason)
+    })?;
+    let mut label = format!("{}; {tls}", variable_of(URL));
+    if mode_key.is_none() && mode == SslMode::Prefer {
+        label.push_str(" (the default)");
+    }
+    let root_key = root_key.filter(|_| tls.checks_certificates());
+    let from_settings: Vec<String> = [("sslmode", mode_key), ("sslrootcert", root_key)]
+        .into_iter()
+        .filter_map(|(name, key)| {
+            key.filter(|k| *k != URL)
+                .map(|k| format!("{name} from {}", variable_of(k)))
+        })
+        .collect();
+    if !from_settings.is_empty() {
+        label = format!("{label}; {}", from_settings.join(", "));
+    }
+    Ok((tls, label))
+}
+
 impl DatabaseSettings {
-    /// The driver configuration for `url`.
+    /// The driver configuration for `url`, without `sslmode` and `sslrootcert` (see
+    /// [`DatabaseSettings::connector`], which adds TLS).
     pub fn connect_config(&self) -> Option<tokio_postgres::Config> {
         let url = self.url.as_ref()?;
-        let mut config = tokio_postgres::Config::from_str(url.expose_secret()).ok()?;
+        let mut config = ConnectionString::parse(url.expose_secret()).ok()?.config;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(self.wait_timeout);
         }
         config.application_name("flux-catalog");
         Some(config)
+    }
+
+    /// Opens connections to `url` with its TLS settings; `None` without a URL.
+    pub fn connector(&self) -> Option<Connector> {
+        Some(Connector::new(
+            self.connect_config()?,
+            self.tls.clone(),
+            self.tls_label.clone(),
+        ))
     }
 }
 
@@ -688,6 +784,7 @@ mod tests {
                 "database.url" => "postgres://localhost/x",
                 "environments" => "dev",
                 "database.migrate_on_start" => "false",
+                "database.ssl_mode" => "require",
                 _ => "7",
             };
             let s = Settings::load(None, &env(&[(&variable_of(key), value)]))
@@ -749,5 +846,171 @@ mod tests {
             logged.contains("db.example.com") && logged.contains("catalog"),
             "{logged}"
         );
+    }
+
+    fn tls_of(pairs: &[(&str, &str)]) -> Result<Settings, String> {
+        Settings::load(None, &env(pairs)).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_ssl_settings_apply_when_the_url_does_not_set_them() {
+        let ca = crate::storage::connect::TestCa::new();
+        let ca_path = ca.0.display().to_string();
+        let s = tls_of(&[
+            ("DATABASE_URL", "postgres://flux@db.example.com/catalog"),
+            ("FLUX_CATALOG_DATABASE__SSL_MODE", "verify-ca"),
+            ("FLUX_CATALOG_DATABASE__SSL_ROOT_CERT", &ca_path),
+        ])
+        .unwrap();
+        assert_eq!(s.database.tls.mode(), SslMode::VerifyCa);
+        assert!(s.database.tls.checks_certificates());
+        let connector = s.database.connector().unwrap();
+        assert_eq!(
+            connector.config().get_ssl_mode(),
+            tokio_postgres::config::SslMode::Require
+        );
+        let label = format!("{connector:?}");
+        assert!(
+            label.contains("sslmode from FLUX_CATALOG_DATABASE__SSL_MODE")
+                && label.contains("sslrootcert from FLUX_CATALOG_DATABASE__SSL_ROOT_CERT"),
+            "{label}"
+        );
+        assert!(format!("{s:?}").contains(&format!("sslrootcert={ca_path}")));
+    }
+
+    #[test]
+    fn the_url_beats_the_ssl_settings() {
+        let ca = crate::storage::connect::TestCa::new();
+        let ca_path = ca.0.display().to_string();
+        let s = tls_of(&[
+            (
+                "DATABASE_URL",
+                "postgres://flux:db-secret@db.example.com/catalog?sslmode=disable",
+            ),
+            ("FLUX_CATALOG_DATABASE__SSL_MODE", "verify-full"),
+            (
+                "FLUX_CATALOG_DATABASE__SSL_ROOT_CERT",
+                "/nonexistent/ca.crt",
+            ),
+        ]);
+        // disable reads no CA, so the missing file does not matter.
+        let s = s.unwrap();
+        assert_eq!(s.database.tls.mode(), SslMode::Disable);
+        let config = s.database.connector().unwrap();
+        assert_eq!(
+            config.config().get_ssl_mode(),
+            tokio_postgres::config::SslMode::Disable
+        );
+        let s = tls_of(&[
+            (
+                "DATABASE_URL",
+                &format!("host=db.example.com sslrootcert='{ca_path}'"),
+            ),
+            ("FLUX_CATALOG_DATABASE__SSL_MODE", "require"),
+            (
+                "FLUX_CATALOG_DATABASE__SSL_ROOT_CERT",
+                "/nonexistent/ca.crt",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(s.database.tls.mode(), SslMode::Require);
+        assert!(
+            s.database.tls.checks_certificates(),
+            "require with a CA checks the chain"
+        );
+    }
+
+    #[test]
+    fn without_any_tls_setting_the_mode_is_prefer_and_system_roots_mean_verify_full() {
+        let s = tls_of(&[("DATABASE_URL", "postgres://db.example.com/catalog")]).unwrap();
+        assert_eq!(s.database.tls.mode(), SslMode::Prefer);
+        assert!(!s.database.tls.checks_certificates());
+        // Without DATABASE_URL (the embedded server) no TLS is used, whatever is set.
+        let s = tls_of(&[("FLUX_CATALOG_DATABASE__SSL_MODE", "verify-full")]).unwrap();
+        assert_eq!(s.database.tls.mode(), SslMode::Disable);
+    }
+
+    #[test]
+    fn unusable_tls_settings_are_refused_naming_the_setting() {
+        let ca = crate::storage::connect::TestCa::new();
+        let ca_path = ca.0.display().to_string();
+        /// The environment, and what the message must contain.
+        type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str]);
+        let cases: [Case; 6] = [
+            (
+                &[("DATABASE_URL", "postgres://u:db-secret@h/db?sslmode=verify")],
+                &[
+                    "database.url (environment variable DATABASE_URL): sslmode \"verify\" is not \
+                   one of disable, prefer, require, verify-ca, verify-full",
+                ],
+            ),
+            (
+                &[
+                    ("DATABASE_URL", "postgres://u:db-secret@h/db"),
+                    ("FLUX_CATALOG_DATABASE__SSL_MODE", "verify"),
+                ],
+                &[
+                    "database.ssl_mode (environment variable FLUX_CATALOG_DATABASE__SSL_MODE): \
+                   \"verify\" is not one of",
+                ],
+            ),
+            (
+                &[
+                    ("DATABASE_URL", "postgres://u:db-secret@h/db"),
+                    ("FLUX_CATALOG_DATABASE__SSL_MODE", "verify-full"),
+                    (
+                        "FLUX_CATALOG_DATABASE__SSL_ROOT_CERT",
+                        "/nonexistent/ca.crt",
+                    ),
+                ],
+                &[
+                    "FLUX_CATALOG_DATABASE__SSL_ROOT_CERT",
+                    "/nonexistent/ca.crt",
+                ],
+            ),
+            (
+                &[(
+                    "DATABASE_URL",
+                    "postgres://u:db-secret@h/db?sslmode=verify-ca&sslrootcert=/nonexistent/ca.crt",
+                )],
+                &["DATABASE_URL", "sslrootcert", "/nonexistent/ca.crt"],
+            ),
+            (
+                &[
+                    (
+                        "DATABASE_URL",
+                        "postgres://u:db-secret@h/db?sslmode=require",
+                    ),
+                    ("FLUX_CATALOG_DATABASE__SSL_ROOT_CERT", "system"),
+                ],
+                &[
+                    "DATABASE_URL",
+                    "sslmode require may not be used with sslrootcert=system",
+                ],
+            ),
+            (
+                &[
+                    (
+                        "DATABASE_URL",
+                        "postgres://u:db-secret@h/db?sslcert=/client.crt",
+                    ),
+                    ("FLUX_CATALOG_DATABASE__SSL_ROOT_CERT", &ca_path),
+                ],
+                &["DATABASE_URL", "not a PostgreSQL connection string"],
+            ),
+        ];
+        for (pairs, expected) in cases {
+            let error = match tls_of(pairs) {
+                Err(e) => e,
+                Ok(_) => panic!("{pairs:?} should be refused"),
+            };
+            for part in expected {
+                assert!(
+                    error.contains(part),
+                    "{pairs:?}: {part:?} missing from {error}"
+                );
+            }
+            assert!(!error.contains("db-secret"), "{error}");
+        }
     }
 }

@@ -20,12 +20,13 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
 
 use crate::domain::Cluster;
 use crate::domain::impact::FluxView;
 use crate::domain::merge::{ClusterInput, FluxInputs};
 use crate::storage::changes::{CHANGES_CHANNEL, ClusterBatch, FleetUpdate};
+use crate::storage::connect::Connector;
 use crate::storage::{Store, StoreError};
 
 /// One response body, ready to send in either encoding.
@@ -324,13 +325,21 @@ impl Snapshot {
             StoreError::Unavailable(cause) => format!("the database is unreachable: {cause:#}"),
             other => other.to_string(),
         };
-        if was_ok {
-            log::warn!("snapshot: cannot reach the database, serving the last snapshot: {reason}");
-        }
-        *self
+        let mut last = self
             .database_error
             .lock()
-            .expect("the snapshot lock is never poisoned") = Some(reason);
+            .expect("the snapshot lock is never poisoned");
+        if was_ok {
+            log::warn!("snapshot: cannot reach the database, serving the last snapshot: {reason}");
+        } else if self.version.load(Ordering::Acquire) == NOT_LOADED
+            && last.as_deref() != Some(reason.as_str())
+        {
+            // Nothing is served until the first load: say why at once (a refused TLS
+            // handshake, say, when migrations did not connect first), and again only when
+            // the cause changes.
+            log::warn!("snapshot: cannot load the catalog from the database: {reason}");
+        }
+        *last = Some(reason);
     }
 
     /// Says why the database is not used yet (start-up waiting for it to arrive), for
@@ -434,11 +443,7 @@ impl Snapshot {
     /// Follows the database until the process ends: catches up at once, then whenever a
     /// write is announced and at least every `interval`. Never gives up; failures are
     /// reported once by `status` and the log, and the last snapshot keeps being served.
-    pub async fn follow(
-        self: Arc<Self>,
-        notifications: tokio_postgres::Config,
-        interval: Duration,
-    ) {
+    pub async fn follow(self: Arc<Self>, notifications: Connector, interval: Duration) {
         let (wake, mut woken) = tokio::sync::mpsc::unbounded_channel::<()>();
         tokio::spawn(listen(notifications, wake));
         loop {
@@ -468,11 +473,11 @@ impl Snapshot {
 /// LISTENs for change announcements and wakes the follower on each, and after every
 /// reconnect (announcements sent meanwhile are lost). A hot standby refuses LISTEN; then
 /// polling alone keeps the snapshot current and LISTEN is retried rarely.
-async fn listen(config: tokio_postgres::Config, wake: tokio::sync::mpsc::UnboundedSender<()>) {
+async fn listen(connector: Connector, wake: tokio::sync::mpsc::UnboundedSender<()>) {
     let mut quiet = false;
     loop {
         let outcome = async {
-            let (client, mut connection) = config.connect(NoTls).await?;
+            let (client, mut connection) = connector.connect().await?;
             let (ended_tx, mut ended) = tokio::sync::oneshot::channel();
             let forward = wake.clone();
             tokio::spawn(async move {

@@ -23,13 +23,15 @@ use crate::http::openapi::Documents;
 use crate::http::{self, AppState};
 use crate::settings::{Settings, redacted_url};
 use crate::snapshot::Snapshot;
+use crate::storage::connect::Connector;
 use crate::storage::{Existing, PoolOptions, Store, StoreError, migrate};
 
 /// The database the server runs on: the configured one, or an embedded PostgreSQL it
 /// started itself and stops on [`Database::close`].
 pub struct Database {
     pub store: Store,
-    pub connect_config: tokio_postgres::Config,
+    /// Opens further connections (migrations, the snapshot's LISTEN) as the pool does.
+    pub connector: Connector,
     /// Where the database is, for messages: `DATABASE_URL (host=… port=… …)`, never a
     /// password.
     pub description: String,
@@ -43,19 +45,20 @@ impl Database {
     /// The configured database (nothing is connected yet: the pool connects on first use),
     /// or the embedded server, started now.
     pub async fn open(settings: &Settings) -> anyhow::Result<Self> {
-        let (connect_config, description, embedded) = match settings.database.connect_config() {
-            Some(config) => {
+        let (connector, description, embedded) = match settings.database.connector() {
+            Some(connector) => {
                 let url = settings
                     .database
                     .url
                     .as_ref()
-                    .expect("connect_config implies a url");
+                    .expect("a connector implies a url");
                 let description = format!(
-                    "DATABASE_URL ({})",
-                    redacted_url(secrecy::ExposeSecret::expose_secret(url))
+                    "DATABASE_URL ({}, {})",
+                    redacted_url(secrecy::ExposeSecret::expose_secret(url)),
+                    settings.database.tls
                 );
                 log::info!("database: {description}");
-                (config, description, None)
+                (connector, description, None)
             }
             None => {
                 let options = EmbeddedOptions {
@@ -80,15 +83,15 @@ impl Database {
                     "the embedded PostgreSQL (data in {})",
                     embedded.data_dir().display()
                 );
-                (
+                let connector = Connector::plain(
                     embedded.connect_config(EMBEDDED_DATABASE),
-                    description,
-                    Some(embedded),
-                )
+                    "the embedded PostgreSQL",
+                );
+                (connector, description, Some(embedded))
             }
         };
         let store = Store::new(
-            connect_config.clone(),
+            connector.clone(),
             &PoolOptions {
                 max_size: settings.database.pool_size,
                 wait_timeout: settings.database.wait_timeout,
@@ -97,7 +100,7 @@ impl Database {
         )?;
         Ok(Self {
             store,
-            connect_config,
+            connector,
             description,
             embedded,
         })
@@ -105,7 +108,7 @@ impl Database {
 
     /// Applies the migrations not applied yet.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        let applied = migrate::run(&self.connect_config).await?;
+        let applied = migrate::run(&self.connector).await?;
         if applied.is_empty() {
             log::info!("database schema is up to date");
         } else {
@@ -233,10 +236,11 @@ pub async fn prepare(
             catalog_document::summarize(&report)
         );
     }
-    tokio::spawn(snapshot.clone().follow(
-        database.connect_config.clone(),
-        settings.snapshot.poll_interval,
-    ));
+    tokio::spawn(
+        snapshot
+            .clone()
+            .follow(database.connector.clone(), settings.snapshot.poll_interval),
+    );
     Ok(())
 }
 
@@ -259,7 +263,7 @@ impl Application {
     pub fn build(
         settings: &Settings,
         store: Store,
-        notifications: tokio_postgres::Config,
+        notifications: Connector,
     ) -> anyhow::Result<Self> {
         let application = Self::build_on(bind(settings.listen_addr)?, settings, store)?;
         tokio::spawn(
@@ -335,10 +339,13 @@ impl Application {
     }
 }
 
+/// When and why the server was asked to stop, for the last lines of the log.
+pub type StopRequest = Arc<std::sync::OnceLock<(&'static str, Instant)>>;
+
 /// Stops `server` gracefully on SIGTERM or SIGINT (Kubernetes sends the first, a terminal
 /// the second; both drain: new connections are refused, in-flight requests finish within
-/// `timeout`). A second signal stops at once.
-pub async fn stop_on_signals(server: ServerHandle, timeout: Duration) {
+/// `timeout`), noting which in `requested`. A second signal stops at once.
+pub async fn stop_on_signals(server: ServerHandle, timeout: Duration, requested: StopRequest) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut terminate), Ok(mut interrupt)) = (
         signal(SignalKind::terminate()),
@@ -351,20 +358,15 @@ pub async fn stop_on_signals(server: ServerHandle, timeout: Duration) {
         _ = terminate.recv() => "SIGTERM",
         _ = interrupt.recv() => "SIGINT",
     };
+    let _ = requested.set((first, Instant::now()));
     log::info!(
         "{first} received: refusing new connections and letting in-flight requests finish \
          (up to {} s; a second signal stops at once)",
         timeout.as_secs()
     );
-    let started = Instant::now();
     let drained = server.stop(true);
     tokio::select! {
-        () = drained => {
-            log::info!(
-                "in-flight requests finished in {:.1} s",
-                started.elapsed().as_secs_f64()
-            );
-        }
+        () = drained => {}
         second = async {
             tokio::select! {
                 _ = terminate.recv() => "SIGTERM",

@@ -1,6 +1,6 @@
 //! Schema migrations from `sql/`, embedded in the binary.
 
-use tokio_postgres::NoTls;
+use super::connect::Connector;
 
 use super::StoreError;
 
@@ -18,17 +18,16 @@ const MIGRATION_LOCK_KEY: i64 = 0x666c_7578_6361_7431; // "fluxcat1"
 ///
 /// Runs on a dedicated connection, not a pooled one, so the lock ends with the session even
 /// if a migration fails half-way.
-pub async fn run(config: &tokio_postgres::Config) -> Result<Vec<String>, StoreError> {
-    let (mut client, connection) =
-        config
-            .connect(NoTls)
-            .await
-            .map_err(|e| match StoreError::from(e) {
-                // Whatever stops a connection at start-up (refused, unknown host, timed out,
-                // authentication) is the database not being reachable yet, as far as waiting goes.
-                StoreError::Unexpected(e) => StoreError::Unavailable(e),
-                other => other,
-            })?;
+pub async fn run(connector: &Connector) -> Result<Vec<String>, StoreError> {
+    // A database that is not there yet is worth waiting for; a refused certificate or
+    // password is not. Either way the message names the server and the settings.
+    let (mut client, connection) = connector.connect().await.map_err(|e| {
+        if e.is_transient() {
+            StoreError::Unavailable(e.into())
+        } else {
+            StoreError::Unexpected(e.into())
+        }
+    })?;
     let driver = tokio::spawn(connection);
     client
         .execute("select pg_advisory_lock($1)", &[&MIGRATION_LOCK_KEY])

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod changes;
 mod clusters;
 mod components;
+pub mod connect;
 mod impact;
 pub mod migrate;
 mod namespaces;
@@ -14,7 +15,6 @@ pub mod write;
 use std::time::Duration;
 
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 
 use crate::domain::{FieldErrors, Kind, validation::Rejection};
@@ -391,6 +391,8 @@ async fn find_many<R: Resource>(
 #[derive(Clone)]
 pub struct Store {
     pool: Pool,
+    /// Opens the pool's connections, and names the server and settings when that fails.
+    connector: connect::Connector,
     operation_timeout: Duration,
 }
 
@@ -405,10 +407,10 @@ pub struct PoolOptions {
 }
 
 impl Store {
-    pub fn new(config: tokio_postgres::Config, options: &PoolOptions) -> Result<Self, StoreError> {
-        let manager = Manager::from_config(
-            config,
-            NoTls,
+    pub fn new(connector: connect::Connector, options: &PoolOptions) -> Result<Self, StoreError> {
+        let manager = Manager::from_connect(
+            connector.config().clone(),
+            connector.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -423,6 +425,7 @@ impl Store {
             .map_err(|e| StoreError::Unexpected(e.into()))?;
         Ok(Self {
             pool,
+            connector,
             operation_timeout: options.operation_timeout,
         })
     }
@@ -440,7 +443,14 @@ impl Store {
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Client, StoreError> {
-        Ok(self.pool.get().await?)
+        self.pool.get().await.map_err(|error| match error {
+            // A new connection failed (refused, TLS, authentication): say where to and with
+            // which settings, as start-up does.
+            deadpool_postgres::PoolError::Backend(error) => {
+                StoreError::Unavailable(self.connector.failure(error).into())
+            }
+            other => other.into(),
+        })
     }
 
     /// Answers when the database answers: for readiness probes.

@@ -12,6 +12,7 @@ use std::sync::{Arc, OnceLock};
 use embedded_pg::{EmbeddedOptions, EmbeddedPostgres};
 use flux_catalog::settings::Settings;
 use flux_catalog::startup::Application;
+use flux_catalog::storage::connect::Connector;
 use flux_catalog::storage::{PoolOptions, Store, migrate};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -148,9 +149,12 @@ async fn template_database() -> String {
             .batch_execute(&format!("create database {building}"))
             .await
             .unwrap();
-        migrate::run(&config_for(&building))
-            .await
-            .expect("migrate the template");
+        migrate::run(&Connector::plain(
+            config_for(&building),
+            "the test template",
+        ))
+        .await
+        .expect("migrate the template");
         admin
             .batch_execute(&format!("alter database {building} rename to {name}"))
             .await
@@ -268,7 +272,7 @@ async fn spawn_on(
     let store = Store::new(
         settings
             .database
-            .connect_config()
+            .connector()
             .expect("tests always set DATABASE_URL"),
         &PoolOptions {
             max_size: settings.database.pool_size,
@@ -279,7 +283,7 @@ async fn spawn_on(
     .unwrap();
     let notifications = settings
         .database
-        .connect_config()
+        .connector()
         .expect("tests always set DATABASE_URL");
     let application =
         Application::build(&settings, store, notifications).expect("build the application");

@@ -18,3 +18,4 @@ mod replicas;
 mod rolebindings;
 mod schema;
 mod service;
+mod tls;

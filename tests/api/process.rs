@@ -153,7 +153,14 @@ pub struct Server {
 impl Server {
     /// Starts `serve` (crud mode and the test tokens unless `command` sets them) and waits
     /// until it is ready.
-    pub fn start(mut command: Command) -> Server {
+    pub fn start(command: Command) -> Server {
+        let server = Server::spawn(command);
+        server.wait_ready();
+        server
+    }
+
+    /// Starts `serve` and waits only until it listens (its log names the port).
+    pub fn spawn(mut command: Command) -> Server {
         let configured: Vec<_> = command.get_envs().map(|(k, _)| k.to_owned()).collect();
         for (variable, value) in [
             ("AUTH_TOKEN", READ_TOKEN),
@@ -192,9 +199,25 @@ impl Server {
         let port = port_rx
             .recv_timeout(Duration::from_secs(60))
             .unwrap_or_else(|_| panic!("the server did not start:\n{}", log.lock().unwrap()));
-        let server = Server { child, port, log };
-        server.wait_ready();
-        server
+        Server { child, port, log }
+    }
+
+    /// The status line and body of a plain `GET path`.
+    pub fn get(&self, path: &str) -> (u16, String) {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        stream
+            .write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())
+            .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        let status = answer
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let body = answer.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
+        (status, body)
     }
 
     /// Waits for `/ready`, as a Kubernetes readiness probe would: the snapshot is loaded.
@@ -230,8 +253,13 @@ impl Server {
     }
 
     pub fn terminate(&self) {
+        self.signal("TERM");
+    }
+
+    /// Sends a signal by name (`TERM`, `INT`, ...).
+    pub fn signal(&self, name: &str) {
         let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args([&format!("-{name}"), &self.child.id().to_string()])
             .status()
             .unwrap();
         assert!(status.success());
@@ -261,8 +289,20 @@ impl Drop for Server {
     }
 }
 
+/// Kubernetes stops pods with SIGTERM, a terminal with SIGINT: both must drain.
 #[tokio::test]
 async fn sigterm_lets_an_in_flight_request_finish_then_exits_cleanly() {
+    drains_on("TERM", "SIGTERM").await;
+}
+
+#[tokio::test]
+async fn sigint_lets_an_in_flight_request_finish_then_exits_cleanly() {
+    drains_on("INT", "SIGINT").await;
+}
+
+/// A slow request (a body sent in two halves) is in flight when the signal comes; it is
+/// answered and stored, the process exits cleanly, and the log says what happened.
+async fn drains_on(signal: &str, logged: &str) {
     let db = TestDatabase::create().await;
     let mut server = Server::start({
         let mut c = command(&[]);
@@ -298,7 +338,7 @@ async fn sigterm_lets_an_in_flight_request_finish_then_exits_cleanly() {
         .send();
     let in_flight = tokio::spawn(request);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    server.terminate();
+    server.signal(signal);
     tokio::time::sleep(Duration::from_millis(300)).await;
     tx.send(()).unwrap();
     let r = reply(
@@ -311,9 +351,15 @@ async fn sigterm_lets_an_in_flight_request_finish_then_exits_cleanly() {
     assert_eq!(r.status, 201, "{}", r.text);
     assert!(
         server.wait(Duration::from_secs(20)),
-        "exit status after SIGTERM:\n{}",
+        "exit status after {logged}:\n{}",
         server.log()
     );
+    let log = server.log();
+    assert!(
+        log.contains(&format!("{logged} received")) && log.contains("in-flight requests finished"),
+        "the log says what happened:\n{log}"
+    );
+    assert!(!log.contains("forced shutdown"), "{log}");
     let sql = db.client().await;
     let stored: i64 = sql
         .query_one(
@@ -356,6 +402,27 @@ async fn the_embedded_default_keeps_its_data_across_restarts_and_stops_with_the_
     )
     .await;
     assert_eq!(r.status, 201, "{}", r.text);
+    // Edits to what the seed file also defines: a restart with SEED_FILE must keep them.
+    for (path, change) in [
+        (
+            "/platform_components/cert-manager",
+            json!({"oci_tag": "v9.9.9"}),
+        ),
+        ("/clusters/demo-prod-01", json!({"node_count": 42})),
+    ] {
+        let r = reply(
+            client
+                .patch(first.url(path))
+                .bearer_auth(WRITE_TOKEN)
+                .header("content-type", "application/merge-patch+json")
+                .body(change.to_string())
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{path}: {}", r.text);
+    }
     first.terminate();
     assert!(first.wait(Duration::from_secs(30)), "{}", first.log());
     assert!(
@@ -382,6 +449,29 @@ async fn the_embedded_default_keeps_its_data_across_restarts_and_stops_with_the_
     )
     .await;
     assert_eq!(r.status, 200, "the data survived the restart: {}", r.text);
+    for (path, field, edited) in [
+        (
+            "/platform_components/cert-manager",
+            "oci_tag",
+            json!("v9.9.9"),
+        ),
+        ("/clusters/demo-prod-01", "node_count", json!(42)),
+    ] {
+        let r = reply(
+            client
+                .get(second.url(path))
+                .bearer_auth(READ_TOKEN)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(
+            r.body[field], edited,
+            "the seed file undid the edit of {path}: {}",
+            r.text
+        );
+    }
     let r = reply(
         client
             .get(
@@ -503,4 +593,106 @@ curl() {{
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+/// The database usually starts after the service in a cluster: the server listens at once,
+/// answers /health, says on /ready why it is not ready (naming DATABASE_URL), and becomes
+/// ready once the database arrives, migrations and seed included.
+#[tokio::test]
+async fn a_database_arriving_late_is_waited_for() {
+    let dir = tempdir();
+    let data = dir.join("late");
+    // embedded-pg puts the socket beside the data directory: known before it starts.
+    let socket_dir = dir.join("late.sock");
+    let mut server = Server::spawn({
+        let mut c = command(&[]);
+        c.env(
+            "DATABASE_URL",
+            format!(
+                "host={} dbname=postgres user=postgres connect_timeout=2",
+                socket_dir.display()
+            ),
+        )
+        .env("SEED_FILE", demo_catalog());
+        c
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut waited_reason = String::new();
+    while Instant::now() < deadline {
+        assert_eq!(server.get("/health").0, 200, "{}", server.log());
+        let (status, body) = server.get("/ready");
+        assert_eq!(status, 503, "ready without a database: {body}");
+        waited_reason = body;
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(
+        waited_reason.contains("DATABASE_URL"),
+        "/ready names the database it waits for: {waited_reason}"
+    );
+    let log = server.log();
+    assert!(
+        log.contains("WARN") && log.contains("DATABASE_URL") && log.contains("retrying"),
+        "each attempt is logged:\n{log}"
+    );
+
+    let options = embedded_pg::EmbeddedOptions {
+        ephemeral: true,
+        durable: false,
+        ..embedded_pg::EmbeddedOptions::persistent(data.clone())
+    };
+    let database =
+        tokio::task::spawn_blocking(move || embedded_pg::EmbeddedPostgres::start(options))
+            .await
+            .unwrap()
+            .unwrap();
+    server.wait_ready();
+    let client = reqwest::Client::new();
+    let r = reply(
+        client
+            .get(
+                server
+                    .url("/api/v2/flux/clusters/demo-prod-01.k8s.example.com/platform-components"),
+            )
+            .bearer_auth(READ_TOKEN)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["inputs"].as_array().unwrap().len(), 7, "seeded");
+    server.terminate();
+    assert!(server.wait(Duration::from_secs(30)), "{}", server.log());
+    drop(database);
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// A port in use fails at once, before any database work, naming LISTEN_ADDR. (Had it
+/// tried the database first, it would wait for it forever: nothing listens there.)
+#[test]
+fn a_busy_port_fails_fast_naming_the_variable() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let mut child = command(&["serve"])
+        .env("AUTH_TOKEN", READ_TOKEN)
+        .env("LISTEN_ADDR", format!("localhost:{port}"))
+        .env("DATABASE_URL", "postgres://postgres@127.0.0.1:1/none")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("serve kept running with its port taken");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success());
+    assert!(stderr.contains("LISTEN_ADDR"), "{stderr}");
 }
