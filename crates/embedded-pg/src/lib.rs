@@ -14,18 +14,25 @@
 //! starts the server, with a pipe that only we write to as its stdin. The pipe reaches end of
 //! file when we ask for a stop or when the kernel closes it because we died; the watchdog then
 //! asks the postmaster for a fast shutdown and waits for it.
+//!
+//! The watchdog also exits when the server exits by itself, and a thread of ours waits for the
+//! watchdog, which is how [`EmbeddedPostgres::exited`] learns that the server is gone without
+//! polling anything.
 
 use std::ffi::{OsStr, OsString};
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom};
+use std::future::Future;
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
-use std::os::unix::process::CommandExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use tokio::sync::watch;
 use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 
@@ -47,29 +54,53 @@ const OLDEST_SUPPORTED_MAJOR: u32 = 10;
 const NO_INSTRUCTIONS_SINCE: u32 = 14;
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// The watchdog escalates to an immediate shutdown after about 16 s and to SIGKILL after about
-/// 20 s (counted in naps, not clock time), so a stop finishes within this bound.
+/// 20 s (counted in naps, not clock time), so a stop finishes within this bound. A stopped
+/// (SIGSTOP) server is continued along with the shutdown request, so it needs no more time.
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+/// After a crash, the postmaster's children notice its death and exit within milliseconds;
+/// a restart waits this long for them, since postgres refuses to start while any is left.
+const LEFTOVER_TIMEOUT: Duration = Duration::from_secs(5);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 const POLL_INTERVAL: Duration = Duration::from_millis(10);
 /// The log is appended to across restarts; past this size the previous one is set aside.
 const LOG_ROTATE_BYTES: u64 = 10 * 1024 * 1024;
 const LOG_TAIL_LINES: usize = 30;
+/// A tail is read from at most this many bytes at the end of the log.
+const LOG_TAIL_BYTES: u64 = 64 * 1024;
+/// What the owner writes to the watchdog's pipe before closing it for a restart: the watchdog
+/// then keeps the socket directory and an ephemeral server's data.
+const RESTART_REQUEST: &[u8] = b"restart\n";
 
 /// Runs the server and shuts it down once stdin reaches end of file.
 ///
 /// Arguments: data directory, log file, `1` if ephemeral, socket directory, then the server
 /// command line. The watchdog runs in its own process group, which is how it recognises its own
 /// postmaster: the pid in `postmaster.pid` alone could be a crashed server's, since reused.
+///
+/// Every process between the watchdog and the postmaster (the subshell below, and `setpriv`,
+/// which execs, or the shell under `runuser`: see [`Switcher`]) waits for its child without
+/// job control, so a stopped postmaster stops nothing else, and continuing it continues all.
+/// The shutdown continues the whole process group anyway, so a server someone stopped with
+/// SIGSTOP shuts down as fast as a running one.
 const WATCHDOG_SCRIPT: &str = r#"
 data=$1 log=$2 ephemeral=$3 sockdir=$4
 shift 4
 # fd 3 keeps the owner's pipe and everything started from here gets /dev/null as stdin, so the
 # pipe reaches end of file exactly when the owner's write end is closed.
 exec 3<&0 </dev/null 2>>"$log"
-# A server that exits by itself (failed start, crash) takes the watchdog with it, which is how
-# the owner notices.
-( "$@" >>"$log" 2>&1; kill -s TERM $$ 2>/dev/null ) 3<&- &
-while read -r _ <&3; do :; done
+# A server that exits by itself (failed start, crash, kill) takes the watchdog with it, which is
+# how the owner notices; the log says how it ended.
+( "$@" >>"$log" 2>&1
+  status=$?
+  if [ "$status" -gt 128 ]; then
+    echo "embedded-pg: the server was killed by signal $((status - 128))" >&2
+  elif [ "$status" -ne 0 ]; then
+    echo "embedded-pg: the server exited with status $status" >&2
+  fi
+  kill -s TERM $$ 2>/dev/null ) 3<&- &
+# The owner writes `restart` before closing the pipe when it will start the server again.
+request=
+while read -r line <&3; do request=$line; done
 server_gone=0
 trap 'server_gone=1' TERM
 our_postmaster() {
@@ -77,7 +108,9 @@ our_postmaster() {
   read -r pid 2>/dev/null <"$data/postmaster.pid" || return 1
   case $pid in ''|*[!0-9]*) return 1 ;; esac
   if [ -d "/proc/$$" ]; then
-    read -r _ _ _ _ pgrp _ 2>/dev/null <"/proc/$pid/stat" || return 1
+    read -r _ _ state _ pgrp _ 2>/dev/null <"/proc/$pid/stat" || return 1
+    # Exited, only not yet reaped: gone all the same.
+    [ "$state" != Z ] || return 1
   else
     pgrp=$(ps -o pgid= -p "$pid" 2>/dev/null | tr -d ' ')
   fi
@@ -91,19 +124,25 @@ while ! our_postmaster; do
   [ "$waited" -ge 300 ] && kill -s KILL 0
   sleep 0.1
 done
+# A stopped postmaster acts on the request only once continued: continue our whole group.
 kill -s INT "$pid"
+kill -s CONT 0
 # Short naps: a fast shutdown usually takes a few tens of milliseconds.
 waited=0
 while our_postmaster; do
   waited=$((waited + 1))
-  [ "$waited" -eq 800 ] && kill -s QUIT "$pid"
+  [ "$waited" -eq 800 ] && kill -s QUIT "$pid" && kill -s CONT 0
   [ "$waited" -eq 1000 ] && kill -s KILL "$pid"
   sleep 0.02
 done
+# Nothing left in our group may be stopped, or this would wait for it forever.
+kill -s CONT 0
 wait
 rm -f -- "$sockdir/.s.PGSQL.5432" "$sockdir/.s.PGSQL.5432.lock"
-rmdir -- "$sockdir" 2>/dev/null
-if [ "$ephemeral" = 1 ]; then rm -rf -- "$data" "$log"; fi
+if [ "$request" != restart ]; then
+  rmdir -- "$sockdir" 2>/dev/null
+  if [ "$ephemeral" = 1 ]; then rm -rf -- "$data" "$log"; fi
+fi
 exit 0
 "#;
 
@@ -215,10 +254,10 @@ pub enum EmbeddedError {
          it, or run as an ordinary user"
     )]
     NoPostgresUser,
-    /// Running as root, but `runuser` is missing.
+    /// Running as root, but neither `setpriv` nor `runuser` is installed.
     #[error(
-        "running as root needs `runuser` (from util-linux) to run PostgreSQL as the `postgres` \
-         user; install util-linux or run as an ordinary user"
+        "running as root needs `setpriv` or `runuser` (from util-linux) to run PostgreSQL as \
+         the `postgres` user; install util-linux or run as an ordinary user"
     )]
     NoRunuser,
     /// Running as root, and the `postgres` user cannot get to the data directory.
@@ -344,18 +383,152 @@ impl<T> IoContext<T> for io::Result<T> {
     }
 }
 
+/// How a run of the embedded server ended, from [`EmbeddedPostgres::exited`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServerExit {
+    /// `true` when the owner asked for it ([`EmbeddedPostgres::stop`],
+    /// [`EmbeddedPostgres::restart`] or a drop); `false` when the server went away by itself:
+    /// it crashed, failed, or something killed it (or its watchdog).
+    pub requested: bool,
+    /// What happened, in a sentence for a log line.
+    pub detail: String,
+    /// The last lines the server logged during this run, which usually say why it ended.
+    /// Empty when the log is gone (an ephemeral server removes it on a requested stop).
+    pub log_tail: String,
+}
+
+impl std::fmt::Display for ServerExit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.detail)?;
+        if !self.log_tail.is_empty() {
+            write!(f, "; last lines of its log:\n{}", self.log_tail)?;
+        }
+        Ok(())
+    }
+}
+
+/// One run of the server, from the watchdog's start to its exit, which the thread waiting for
+/// the watchdog records here.
+#[derive(Debug)]
+struct Run {
+    /// Set before the watchdog's pipe is closed, so its exit counts as requested.
+    stop_requested: AtomicBool,
+    /// Set once the server was ready: a failed start is reported by `start`, not logged.
+    ready: AtomicBool,
+    ended: Mutex<Option<ServerExit>>,
+    ended_changed: Condvar,
+    /// The same news for async code.
+    notify: watch::Sender<Option<ServerExit>>,
+}
+
+impl Run {
+    fn new() -> Arc<Self> {
+        Arc::new(Self {
+            stop_requested: AtomicBool::new(false),
+            ready: AtomicBool::new(false),
+            ended: Mutex::new(None),
+            ended_changed: Condvar::new(),
+            notify: watch::Sender::new(None),
+        })
+    }
+
+    /// A run that has already ended, for a handle without a server.
+    fn ended_with(exit: ServerExit) -> Arc<Self> {
+        let run = Self::new();
+        run.end(exit);
+        run
+    }
+
+    fn end(&self, exit: ServerExit) {
+        *self.ended.lock().unwrap_or_else(PoisonError::into_inner) = Some(exit.clone());
+        self.ended_changed.notify_all();
+        self.notify.send_replace(Some(exit));
+    }
+
+    fn ended(&self) -> Option<ServerExit> {
+        self.ended
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Blocks until the run has ended or `timeout` has passed.
+    fn wait(&self, timeout: Duration) -> Option<ServerExit> {
+        let ended = self.ended.lock().unwrap_or_else(PoisonError::into_inner);
+        let (ended, _) = self
+            .ended_changed
+            .wait_timeout_while(ended, timeout, |ended| ended.is_none())
+            .unwrap_or_else(PoisonError::into_inner);
+        ended.clone()
+    }
+}
+
+/// The running watchdog, as far as the owner holds it; a thread of its own waits for it.
+#[derive(Debug)]
+struct Watchdog {
+    pid: u32,
+    /// The pipe whose end of file is the shutdown request.
+    stdin: ChildStdin,
+}
+
+/// Waits for the watchdog (also reaping it) and reports the end of the run.
+fn wait_for_watchdog(mut child: Child, run: Arc<Run>, log_file: PathBuf, log_offset: u64) {
+    let status = child.wait();
+    let requested = run.stop_requested.load(Ordering::SeqCst);
+    let detail = match status {
+        // The watchdog exits 0 only after the pipe closed and the server has gone.
+        Ok(status) if status.success() => "the server shut down as requested".to_owned(),
+        // How the server's exit ends the watchdog.
+        Ok(status) if status.signal() == Some(15) => {
+            "the server exited by itself (crashed, failed or killed)".to_owned()
+        }
+        Ok(status) => format!(
+            "the server's watchdog ended ({status}); if the server still runs, it is no longer \
+             watched"
+        ),
+        Err(e) => format!("could not wait for the server's watchdog: {e}"),
+    };
+    let log_tail = read_log_tail(&log_file, log_offset);
+    if !requested && run.ready.load(Ordering::SeqCst) {
+        log::error!("embedded PostgreSQL is gone: {detail}; last lines of the log:\n{log_tail}");
+    }
+    run.end(ServerExit {
+        requested,
+        detail,
+        log_tail,
+    });
+}
+
 /// A running private PostgreSQL server. Stop it with [`EmbeddedPostgres::stop`]; dropping it
 /// also shuts the server down, without waiting, so a new start on the same directory right
 /// after a drop may still find it in use. One kept in a `static` is shut down (and, if
 /// ephemeral, removed) when the process exits, however it exits.
+///
+/// [`EmbeddedPostgres::exited`] tells when the server has gone, which it may do by itself
+/// (a crash, an out-of-memory kill); [`EmbeddedPostgres::restart`] starts it again.
 #[derive(Debug)]
 pub struct EmbeddedPostgres {
     data_dir: PathBuf,
     socket_dir: PathBuf,
     log_file: PathBuf,
     ephemeral: bool,
+    /// What a restart needs to start the server again.
+    launch: Launch,
     /// `None` once the shutdown has been requested.
-    watchdog: Option<Child>,
+    watchdog: Option<Watchdog>,
+    /// The current run, or the last one once it has ended.
+    run: Arc<Run>,
+}
+
+/// How the server is started, fixed by the first start.
+#[derive(Debug, Clone)]
+struct Launch {
+    bin_dir: PathBuf,
+    major: u32,
+    run_as: RunAs,
+    durable: bool,
+    max_connections: u32,
 }
 
 impl EmbeddedPostgres {
@@ -411,18 +584,52 @@ impl EmbeddedPostgres {
 
         let socket_dir = prepare_socket_dir(&data_dir, &run_as, known_free)?;
         let log_file = log_file_for(&data_dir);
-        let log_offset = prepare_log(&log_file)?;
-        let mut server_command = run_as.argv(&bin_dir.join("postgres"));
-        server_command.extend(server_args(&data_dir, &socket_dir, options));
+        let mut server = Self {
+            data_dir,
+            socket_dir,
+            log_file,
+            ephemeral: options.ephemeral,
+            launch: Launch {
+                bin_dir,
+                major,
+                run_as,
+                durable: options.durable,
+                max_connections: options.max_connections,
+            },
+            watchdog: None,
+            run: Run::ended_with(ServerExit {
+                requested: false,
+                detail: "the server has not been started".to_owned(),
+                log_tail: String::new(),
+            }),
+        };
+        if let Err(e) = server.launch(false) {
+            if !matches!(e, EmbeddedError::DataDirInUse { .. }) {
+                server.remove_socket_dir();
+            }
+            return Err(e);
+        }
+        Ok(server)
+    }
 
-        let watchdog = Command::new("/bin/sh")
+    /// Starts the watchdog and the server in the prepared directories and waits until the
+    /// server is ready; on failure, shuts down what it started (keeping the directories if
+    /// `restarting`).
+    fn launch(&mut self, restarting: bool) -> Result<(), EmbeddedError> {
+        let log_offset = prepare_log(&self.log_file)?;
+        let launch = &self.launch;
+        let mut server_command = launch.run_as.argv(&launch.bin_dir.join("postgres"));
+        server_command.extend(server_args(&self.data_dir, &self.socket_dir, launch));
+
+        let mut command = Command::new("/bin/sh");
+        command
             .arg("-c")
             .arg(WATCHDOG_SCRIPT)
             .arg("embedded-pg-watchdog")
-            .arg(&data_dir)
-            .arg(&log_file)
-            .arg(if options.ephemeral { "1" } else { "0" })
-            .arg(&socket_dir)
+            .arg(&self.data_dir)
+            .arg(&self.log_file)
+            .arg(if self.ephemeral { "1" } else { "0" })
+            .arg(&self.socket_dir)
             .args(&server_command)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
@@ -430,31 +637,43 @@ impl EmbeddedPostgres {
             .current_dir("/")
             // A terminal's Ctrl-C goes to our process group; the server must keep running
             // until we have drained in-flight requests and ask it to stop.
-            .process_group(0)
+            .process_group(0);
+        launch.run_as.set_user_env(&mut command);
+        let mut child = command
             .spawn()
             .context(|| "could not start /bin/sh to run PostgreSQL".to_owned())?;
-
-        let mut server = Self {
-            data_dir,
-            socket_dir,
-            log_file,
-            ephemeral: options.ephemeral,
-            watchdog: Some(watchdog),
+        let stdin = child.stdin.take().expect("stdin is piped");
+        let pid = child.id();
+        let run = Run::new();
+        let waiter = {
+            let run = Arc::clone(&run);
+            let log_file = self.log_file.clone();
+            std::thread::Builder::new()
+                .name("pg-watchdog-waiter".to_owned())
+                .spawn(move || wait_for_watchdog(child, run, log_file, log_offset))
         };
-        if let Err(e) = server.wait_until_ready(log_offset) {
-            let _ = server.shutdown();
-            if !matches!(e, EmbeddedError::DataDirInUse { .. }) {
-                server.remove_socket_dir();
-            }
+        if let Err(e) = waiter {
+            // Closing the pipe still stops the server; only nobody reaps the watchdog.
+            drop(stdin);
+            return Err(e).context(|| "could not start a thread to watch PostgreSQL".to_owned());
+        }
+        self.run = run;
+        self.watchdog = Some(Watchdog { pid, stdin });
+
+        if let Err(e) = self.wait_until_ready(log_offset) {
+            let _ = self.shutdown(restarting);
             return Err(e);
         }
+        self.run.ready.store(true, Ordering::SeqCst);
         log::info!(
-            "embedded PostgreSQL {major} serving {} on {} (log: {})",
-            server.data_dir.display(),
-            server.socket_dir.display(),
-            server.log_file.display()
+            "embedded PostgreSQL {} serving {} on {} (log: {}, watchdog: pid {})",
+            self.launch.major,
+            self.data_dir.display(),
+            self.socket_dir.display(),
+            self.log_file.display(),
+            self.watchdog.as_ref().map_or(0, |w| w.pid)
         );
-        Ok(server)
+        Ok(())
     }
 
     /// Connection settings for `dbname`: the private Unix socket, superuser `postgres`, no
@@ -507,9 +726,10 @@ impl EmbeddedPostgres {
     }
 
     /// Fast shutdown (open transactions are rolled back), waiting at most 30 s; then removes
-    /// an ephemeral server's directories.
+    /// an ephemeral server's directories. A server stopped with SIGSTOP is continued first, so
+    /// it stops as fast as a running one.
     pub fn stop(mut self) -> Result<(), EmbeddedError> {
-        self.shutdown()?;
+        self.shutdown(false)?;
         self.remove_socket_dir();
         if self.ephemeral {
             removed(fs::remove_dir_all(&self.data_dir), &self.data_dir)?;
@@ -522,30 +742,87 @@ impl EmbeddedPostgres {
         Ok(())
     }
 
+    /// Resolves once the current run of the server has ended: at once if it already has, when
+    /// the server exits by itself (a crash, a kill, a failure), or when [`Self::stop`],
+    /// [`Self::restart`] or a drop shuts it down; [`ServerExit::requested`] tells these apart.
+    ///
+    /// Nothing is polled: a thread blocked in `waitpid` on the server's watchdog reports the
+    /// exit within milliseconds. The future does not borrow the handle, so it can be spawned
+    /// or used in `select!`; after a restart, call this again to watch the new run.
+    pub fn exited(&self) -> impl Future<Output = ServerExit> + Send + 'static {
+        let mut receiver = self.run.notify.subscribe();
+        async move {
+            if let Ok(exit) = receiver.wait_for(Option::is_some).await
+                && let Some(exit) = exit.clone()
+            {
+                return exit;
+            }
+            // Only if the waiting thread died without reporting, which it does not do.
+            ServerExit {
+                requested: false,
+                detail: "the thread waiting for the server's watchdog is gone".to_owned(),
+                log_tail: String::new(),
+            }
+        }
+    }
+
+    /// Whether the server is running: started, not asked to stop, and not known to have
+    /// exited. An exit is known within milliseconds; use [`Self::exited`] to wait for it.
+    pub fn is_running(&self) -> bool {
+        self.watchdog.is_some() && self.run.ended().is_none()
+    }
+
+    /// Starts the server again, after a fast shutdown if it is still running, on the same data
+    /// directory and the same socket directory, so connection settings taken before keep
+    /// working. An ephemeral server keeps its data. Blocks like [`Self::start`] (about 0.1 s
+    /// after a clean stop; after a crash, postgres first replays its write-ahead log).
+    ///
+    /// On failure the server is not running; `restart` may be tried again, and
+    /// [`Self::stop`] still cleans up.
+    pub fn restart(&mut self) -> Result<(), EmbeddedError> {
+        self.shutdown(true)?;
+        // After a crash, postgres refuses to start while any child of the old postmaster lives.
+        let deadline = Instant::now() + LEFTOVER_TIMEOUT;
+        while server_processes(&self.data_dir).is_some_and(|pids| !pids.is_empty())
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(POLL_INTERVAL);
+        }
+        let known_free = check_data_dir_free(&self.data_dir)?;
+        if !claim_socket_dir(&self.socket_dir, &self.launch.run_as, known_free)? {
+            return Err(EmbeddedError::Io {
+                context: format!(
+                    "could not restart PostgreSQL on socket directory {}",
+                    self.socket_dir.display()
+                ),
+                source: io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    "it has been replaced by something that is not a directory of ours",
+                ),
+            });
+        }
+        self.launch(true)
+    }
+
     /// Closes the watchdog's pipe, which is the shutdown request, and waits for the watchdog,
-    /// which exits once the postmaster has.
-    fn shutdown(&mut self) -> Result<(), EmbeddedError> {
+    /// which exits once the postmaster has. `restarting` keeps the directories for a restart.
+    fn shutdown(&mut self, restarting: bool) -> Result<(), EmbeddedError> {
         let Some(mut watchdog) = self.watchdog.take() else {
             return Ok(());
         };
-        drop(watchdog.stdin.take());
-        let deadline = Instant::now() + STOP_TIMEOUT;
-        loop {
-            let exited = watchdog
-                .try_wait()
-                .context(|| "could not wait for the PostgreSQL watchdog".to_owned())?;
-            if exited.is_some() {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                reap_in_background(watchdog);
-                return Err(EmbeddedError::StopTimeout {
-                    data_dir: self.data_dir.clone(),
-                    log_file: self.log_file.clone(),
-                    timeout: STOP_TIMEOUT,
-                });
-            }
-            std::thread::sleep(POLL_INTERVAL);
+        self.run.stop_requested.store(true, Ordering::SeqCst);
+        if restarting && self.run.ended().is_none() {
+            // If the watchdog has just exited, there is nothing left to keep: ignore the error.
+            let _ = watchdog.stdin.write_all(RESTART_REQUEST);
+        }
+        drop(watchdog);
+        match self.run.wait(STOP_TIMEOUT) {
+            Some(_) => Ok(()),
+            None => Err(EmbeddedError::StopTimeout {
+                data_dir: self.data_dir.clone(),
+                log_file: self.log_file.clone(),
+                timeout: STOP_TIMEOUT,
+            }),
         }
     }
 
@@ -556,13 +833,7 @@ impl EmbeddedPostgres {
         let deadline = Instant::now() + START_TIMEOUT;
         let mut last_probe_error = None;
         loop {
-            let exited = match self.watchdog.as_mut() {
-                Some(watchdog) => watchdog
-                    .try_wait()
-                    .context(|| "could not check on the PostgreSQL watchdog".to_owned())?,
-                None => None,
-            };
-            if exited.is_some() {
+            if self.run.ended().is_some() {
                 return Err(self.start_failed("it exited during start-up".to_owned(), log_offset));
             }
             if postmaster_status(&self.data_dir).as_deref() == Some("ready") {
@@ -611,22 +882,13 @@ impl EmbeddedPostgres {
 
 impl Drop for EmbeddedPostgres {
     fn drop(&mut self) {
-        if let Some(mut watchdog) = self.watchdog.take() {
+        if let Some(watchdog) = self.watchdog.take() {
             // Closing the pipe is the shutdown request; the watchdog also removes an ephemeral
-            // server's directories once the server has gone.
-            drop(watchdog.stdin.take());
-            reap_in_background(watchdog);
+            // server's directories once the server has gone, and the waiting thread reaps it.
+            self.run.stop_requested.store(true, Ordering::SeqCst);
+            drop(watchdog);
         }
     }
-}
-
-/// Without a wait, the exited watchdog would stay a zombie until we exit.
-fn reap_in_background(mut watchdog: Child) {
-    let _ = std::thread::Builder::new()
-        .name("pg-watchdog-reaper".to_owned())
-        .spawn(move || {
-            let _ = watchdog.wait();
-        });
 }
 
 /// The directory holding `initdb` and `postgres`: `hint` if given (an error if it lacks
@@ -946,16 +1208,46 @@ fn prepare_log(log_file: &Path) -> Result<u64, EmbeddedError> {
     Ok(len)
 }
 
+/// The last lines written to the log from `offset` on, read from at most its last 64 KiB (a
+/// long run's log can be large).
 fn read_log_tail(log_file: &Path, offset: u64) -> String {
     let mut bytes = Vec::new();
+    let mut skipped = false;
     if let Ok(mut file) = File::open(log_file)
-        && file.seek(SeekFrom::Start(offset)).is_ok()
+        && let Ok(len) = file.metadata().map(|m| m.len())
     {
-        let _ = file.read_to_end(&mut bytes);
+        let start = offset.max(len.saturating_sub(LOG_TAIL_BYTES));
+        skipped = start > offset;
+        if file.seek(SeekFrom::Start(start)).is_ok() {
+            let _ = file.read_to_end(&mut bytes);
+        }
     }
     let text = String::from_utf8_lossy(&bytes);
-    let lines: Vec<&str> = text.lines().collect();
+    let mut lines: Vec<&str> = text.lines().collect();
+    if skipped && !lines.is_empty() {
+        // Probably cut in the middle.
+        lines.remove(0);
+    }
     lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n")
+}
+
+/// The processes whose working directory is `data_dir`: every server process runs there.
+/// `None` without procfs. As an ordinary user, other users' processes cannot be seen, but the
+/// server runs as us; as root, all can be.
+fn server_processes(data_dir: &Path) -> Option<Vec<u32>> {
+    let entries = fs::read_dir("/proc").ok()?;
+    // How the kernel shows the working directory once it has been removed.
+    let deleted = with_suffix(data_dir, " (deleted)");
+    Some(
+        entries
+            .filter_map(Result::ok)
+            .filter_map(|entry| {
+                let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+                let cwd = fs::read_link(entry.path().join("cwd")).ok()?;
+                (cwd == data_dir || cwd == deleted).then_some(pid)
+            })
+            .collect(),
+    )
 }
 
 /// `<data_dir>.sock` when the socket path fits in `sun_path` and is valid UTF-8 (it goes into
@@ -965,16 +1257,28 @@ fn prepare_socket_dir(
     run_as: &RunAs,
     known_free: bool,
 ) -> Result<PathBuf, EmbeddedError> {
-    let Some(dir) = sibling_socket_dir(data_dir) else {
-        let dir = create_temp_socket_dir()?;
-        run_as.take_ownership(&dir)?;
-        return Ok(dir);
-    };
-    match fs::symlink_metadata(&dir) {
+    if let Some(dir) = sibling_socket_dir(data_dir) {
+        if claim_socket_dir(&dir, run_as, known_free)? {
+            return Ok(dir);
+        }
+        log::warn!(
+            "not using {}: it is not a directory of ours; using one under /tmp instead",
+            dir.display()
+        );
+    }
+    let dir = create_temp_socket_dir()?;
+    run_as.take_ownership(&dir)?;
+    Ok(dir)
+}
+
+/// Creates `dir` for the server's socket, or makes an existing one ready for another start;
+/// `false` if something else is there.
+fn claim_socket_dir(dir: &Path, run_as: &RunAs, known_free: bool) -> Result<bool, EmbeddedError> {
+    match fs::symlink_metadata(dir) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             fs::DirBuilder::new()
                 .mode(0o700)
-                .create(&dir)
+                .create(dir)
                 .context(|| format!("could not create socket directory {}", dir.display()))?;
         }
         Err(e) => return Err(e).context(|| format!("could not inspect {}", dir.display())),
@@ -986,23 +1290,15 @@ fn prepare_socket_dir(
                     let _ = fs::remove_file(dir.join(name));
                 }
             }
-            fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
                 .context(|| format!("could not restrict socket directory {}", dir.display()))?;
         }
         // A symlink or a stranger's directory, planted in a shared parent such as /tmp: using
         // it would hand its target to the server user.
-        Ok(_) => {
-            log::warn!(
-                "not using {}: it is not a directory of ours; using one under /tmp instead",
-                dir.display()
-            );
-            let dir = create_temp_socket_dir()?;
-            run_as.take_ownership(&dir)?;
-            return Ok(dir);
-        }
+        Ok(_) => return Ok(false),
     }
-    run_as.take_ownership(&dir)?;
-    Ok(dir)
+    run_as.take_ownership(dir)?;
+    Ok(true)
 }
 
 fn sibling_socket_dir(data_dir: &Path) -> Option<PathBuf> {
@@ -1040,7 +1336,7 @@ fn unique_name(prefix: &str) -> String {
     format!("{prefix}-{}-{n}-{nanos:x}", std::process::id())
 }
 
-fn server_args(data_dir: &Path, socket_dir: &Path, options: &EmbeddedOptions) -> Vec<OsString> {
+fn server_args(data_dir: &Path, socket_dir: &Path, options: &Launch) -> Vec<OsString> {
     let mut args: Vec<OsString> = vec![
         "-D".into(),
         data_dir.into(),
@@ -1185,11 +1481,26 @@ enum RunAs {
         uid: Option<u32>,
     },
     SystemUser {
-        runuser: PathBuf,
-        uid: u32,
-        gid: u32,
+        switcher: Switcher,
+        user: PasswdEntry,
     },
 }
+
+/// How root runs a program as the `postgres` user.
+#[derive(Debug, Clone)]
+enum Switcher {
+    /// `setpriv` sets the user, group and supplementary groups, then execs the program: no
+    /// process is left between the program and whoever started it.
+    Setpriv(PathBuf),
+    /// `runuser` stays as the program's parent and, like `su`, stops itself whenever its child
+    /// stops, and nothing continues it when the child is continued. So its child is a shell
+    /// that runs the program as a background job and waits for it without job control: that
+    /// shell never stops, and neither does `runuser`.
+    Runuser(PathBuf),
+}
+
+/// Runs `"$@"` and exits with its status, whatever happens to its job-control state.
+const UNSTOPPABLE_PARENT: &str = r#""$@" & wait $!"#;
 
 impl RunAs {
     fn detect() -> Result<Self, EmbeddedError> {
@@ -1197,19 +1508,42 @@ impl RunAs {
         if uid != Some(0) {
             return Ok(Self::CurrentUser { uid });
         }
-        let (uid, gid) = lookup_user(SYSTEM_USER).ok_or(EmbeddedError::NoPostgresUser)?;
-        let runuser = find_runuser().ok_or(EmbeddedError::NoRunuser)?;
-        Ok(Self::SystemUser { runuser, uid, gid })
+        let user = lookup_user(SYSTEM_USER).ok_or(EmbeddedError::NoPostgresUser)?;
+        let setpriv = find_system_tool("setpriv").filter(|_| !runuser_preferred());
+        let switcher = match setpriv {
+            Some(setpriv) => Switcher::Setpriv(setpriv),
+            None => Switcher::Runuser(find_system_tool("runuser").ok_or(EmbeddedError::NoRunuser)?),
+        };
+        Ok(Self::SystemUser { switcher, user })
     }
 
     fn argv(&self, program: &Path) -> Vec<OsString> {
         match self {
             Self::CurrentUser { .. } => vec![program.into()],
-            Self::SystemUser { runuser, .. } => vec![
+            Self::SystemUser {
+                switcher: Switcher::Setpriv(setpriv),
+                user,
+            } => vec![
+                setpriv.into(),
+                format!("--reuid={}", user.uid).into(),
+                format!("--regid={}", user.gid).into(),
+                // The `postgres` user's own supplementary groups (e.g. ssl-cert), not root's.
+                "--init-groups".into(),
+                "--".into(),
+                program.into(),
+            ],
+            Self::SystemUser {
+                switcher: Switcher::Runuser(runuser),
+                ..
+            } => vec![
                 runuser.into(),
                 "-u".into(),
                 SYSTEM_USER.into(),
                 "--".into(),
+                "/bin/sh".into(),
+                "-c".into(),
+                UNSTOPPABLE_PARENT.into(),
+                "sh".into(),
                 program.into(),
             ],
         }
@@ -1220,12 +1554,23 @@ impl RunAs {
         let mut command = Command::new(&argv[0]);
         // The `postgres` user may not be allowed into our working directory.
         command.args(&argv[1..]).current_dir("/");
+        self.set_user_env(&mut command);
         command
     }
 
+    /// The variables `runuser` sets; `setpriv` leaves root's, such as `HOME=/root`.
+    fn set_user_env(&self, command: &mut Command) {
+        if let Self::SystemUser { user, .. } = self {
+            command
+                .env("HOME", &user.home)
+                .env("USER", SYSTEM_USER)
+                .env("LOGNAME", SYSTEM_USER);
+        }
+    }
+
     fn take_ownership(&self, dir: &Path) -> Result<(), EmbeddedError> {
-        if let Self::SystemUser { uid, gid, .. } = self {
-            std::os::unix::fs::chown(dir, Some(*uid), Some(*gid))
+        if let Self::SystemUser { user, .. } = self {
+            std::os::unix::fs::chown(dir, Some(user.uid), Some(user.gid))
                 .context(|| format!("could not hand {} to the postgres user", dir.display()))?;
         }
         Ok(())
@@ -1235,20 +1580,20 @@ impl RunAs {
     fn trusts_owner(&self, owner: u32) -> bool {
         match self {
             Self::CurrentUser { uid } => *uid == Some(owner),
-            Self::SystemUser { uid, .. } => owner == 0 || owner == *uid,
+            Self::SystemUser { user, .. } => owner == 0 || owner == user.uid,
         }
     }
 
     fn check_owner(&self, data_dir: &Path) -> Result<(), EmbeddedError> {
-        if let Self::SystemUser { uid, .. } = self {
+        if let Self::SystemUser { user, .. } = self {
             let owner = fs::metadata(data_dir)
                 .context(|| format!("could not inspect {}", data_dir.display()))?
                 .uid();
-            if owner != *uid {
+            if owner != user.uid {
                 return Err(EmbeddedError::DataDirWrongOwner {
                     data_dir: data_dir.to_path_buf(),
                     owner,
-                    postgres_uid: *uid,
+                    postgres_uid: user.uid,
                 });
             }
         }
@@ -1293,8 +1638,16 @@ fn effective_uid() -> Option<u32> {
     String::from_utf8_lossy(&output.stdout).trim().parse().ok()
 }
 
-/// uid and gid of `user`, from `/etc/passwd`, or from `getent` for users kept elsewhere.
-fn lookup_user(user: &str) -> Option<(u32, u32)> {
+/// What `/etc/passwd` says about a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PasswdEntry {
+    uid: u32,
+    gid: u32,
+    home: PathBuf,
+}
+
+/// `user`'s entry, from `/etc/passwd`, or from `getent` for users kept elsewhere.
+fn lookup_user(user: &str) -> Option<PasswdEntry> {
     if let Some(found) = fs::read_to_string("/etc/passwd")
         .ok()
         .and_then(|text| find_passwd_entry(&text, user))
@@ -1308,7 +1661,7 @@ fn lookup_user(user: &str) -> Option<(u32, u32)> {
     find_passwd_entry(&String::from_utf8_lossy(&output.stdout), user)
 }
 
-fn find_passwd_entry(text: &str, user: &str) -> Option<(u32, u32)> {
+fn find_passwd_entry(text: &str, user: &str) -> Option<PasswdEntry> {
     text.lines().find_map(|line| {
         let mut fields = line.split(':');
         if fields.next()? != user {
@@ -1317,11 +1670,13 @@ fn find_passwd_entry(text: &str, user: &str) -> Option<(u32, u32)> {
         let _password = fields.next()?;
         let uid = fields.next()?.parse().ok()?;
         let gid = fields.next()?.parse().ok()?;
-        Some((uid, gid))
+        let _gecos = fields.next()?;
+        let home = PathBuf::from(fields.next()?);
+        Some(PasswdEntry { uid, gid, home })
     })
 }
 
-fn find_runuser() -> Option<PathBuf> {
+fn find_system_tool(name: &str) -> Option<PathBuf> {
     let on_path: Vec<PathBuf> = std::env::var_os("PATH")
         .map(|path| std::env::split_paths(&path).collect())
         .unwrap_or_default();
@@ -1329,8 +1684,19 @@ fn find_runuser() -> Option<PathBuf> {
     on_path
         .into_iter()
         .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from))
-        .map(|dir| dir.join("runuser"))
+        .map(|dir| dir.join(name))
         .find(|path| path.is_absolute() && is_executable(path))
+}
+
+/// Tests of the `runuser` fallback set this for their own thread.
+#[cfg(test)]
+fn runuser_preferred() -> bool {
+    tests::PREFER_RUNUSER.with(std::cell::Cell::get)
+}
+
+#[cfg(not(test))]
+fn runuser_preferred() -> bool {
+    false
 }
 
 #[cfg(test)]
@@ -1340,6 +1706,11 @@ mod tests {
     /// Set in the child process of `server_stops_when_its_owner_is_killed`.
     const OWNER_REPORT_ENV: &str = "FLUX_CATALOG_EMBEDDED_PG_OWNER_REPORT";
 
+    thread_local! {
+        /// Makes root use `runuser` even where `setpriv` is installed, on this thread only.
+        pub(super) static PREFER_RUNUSER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
     fn postmaster_pid(data_dir: &Path) -> u32 {
         let text = fs::read_to_string(data_dir.join("postmaster.pid")).unwrap();
         text.lines().next().unwrap().trim().parse().unwrap()
@@ -1348,16 +1719,7 @@ mod tests {
     /// Every server process (postmaster and children) runs in its data directory, which the
     /// kernel marks as deleted once an ephemeral one has been removed.
     fn processes_in(data_dir: &Path) -> Vec<u32> {
-        let deleted = with_suffix(data_dir, " (deleted)");
-        fs::read_dir("/proc")
-            .unwrap()
-            .filter_map(Result::ok)
-            .filter_map(|entry| {
-                let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-                let cwd = fs::read_link(entry.path().join("cwd")).ok()?;
-                (cwd == data_dir || cwd == deleted).then_some(pid)
-            })
-            .collect()
+        server_processes(data_dir).expect("these tests need /proc")
     }
 
     fn eventually(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
@@ -1439,7 +1801,7 @@ mod tests {
             after_comm.split(' ').nth(2).unwrap().to_owned()
         }
         let server = EmbeddedPostgres::start(EmbeddedOptions::ephemeral_for_tests()).unwrap();
-        let watchdog = server.watchdog.as_ref().unwrap().id().to_string();
+        let watchdog = server.watchdog.as_ref().unwrap().pid.to_string();
         let postmaster = postmaster_pid(server.data_dir()).to_string();
         assert_ne!(process_group("self"), process_group(&watchdog));
         assert_eq!(process_group(&postmaster), watchdog);
@@ -1758,6 +2120,191 @@ mod tests {
         );
     }
 
+    fn signal(pid: u32, signal: &str) {
+        let sent = Command::new("kill")
+            .args(["-s", signal, &pid.to_string()])
+            .status();
+        assert!(sent.unwrap().success(), "kill -s {signal} {pid}");
+    }
+
+    /// Fields of `/proc/<pid>/stat` after the command name: state, ppid, pgrp.
+    fn state_and_group(pid: &str) -> Option<(char, String)> {
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let mut fields = stat.rsplit_once(") ")?.1.split(' ');
+        let state = fields.next()?.chars().next()?;
+        Some((state, fields.nth(1)?.to_owned()))
+    }
+
+    /// The processes of process group `group` that are stopped (state `T`).
+    fn stopped_in_group(group: u32) -> Vec<u32> {
+        let group = group.to_string();
+        fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter_map(|entry| {
+                let pid = entry.file_name().into_string().ok()?;
+                let (state, pgrp) = state_and_group(&pid)?;
+                (state == 'T' && pgrp == group).then(|| pid.parse().ok())?
+            })
+            .collect()
+    }
+
+    /// Runs `f` on a thread of its own and fails the test if it takes longer than `timeout`.
+    fn within<T: Send + 'static>(
+        timeout: Duration,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> (T, Duration) {
+        let started = Instant::now();
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = sender.send(f());
+        });
+        let result = receiver
+            .recv_timeout(timeout)
+            .unwrap_or_else(|e| panic!("not done within {timeout:?}: {e}"));
+        (result, started.elapsed())
+    }
+
+    /// SIGSTOP, then SIGCONT, the postmaster: nothing may stay stopped, and a stop is prompt.
+    fn stopped_and_continued_server_stops_promptly() {
+        let server = EmbeddedPostgres::start(EmbeddedOptions::ephemeral_for_tests()).unwrap();
+        let data_dir = server.data_dir().to_path_buf();
+        let pid = postmaster_pid(&data_dir);
+        let group = server.watchdog.as_ref().unwrap().pid;
+
+        signal(pid, "STOP");
+        assert!(eventually(Duration::from_secs(2), || {
+            state_and_group(&pid.to_string()).is_some_and(|(state, _)| state == 'T')
+        }));
+        // Time for a wrapper such as runuser to notice and stop itself, as it would.
+        std::thread::sleep(Duration::from_millis(200));
+        signal(pid, "CONT");
+        assert!(
+            eventually(Duration::from_secs(2), || stopped_in_group(group)
+                .is_empty()),
+            "still stopped after SIGCONT: {:?}",
+            stopped_in_group(group)
+        );
+        assert!(server.is_running());
+
+        let (stopped, took) = within(Duration::from_secs(10), move || server.stop());
+        stopped.unwrap();
+        eprintln!("stop after SIGSTOP and SIGCONT took {took:?}");
+        assert!(took < Duration::from_secs(3), "stop took {took:?}");
+        assert_eq!(processes_in(&data_dir), Vec::<u32>::new());
+        assert!(!data_dir.exists());
+    }
+
+    #[test]
+    fn a_stopped_and_continued_server_stops_promptly() {
+        stopped_and_continued_server_stops_promptly();
+    }
+
+    #[test]
+    fn with_runuser_a_stopped_and_continued_server_stops_promptly() {
+        if effective_uid() != Some(0) || find_system_tool("runuser").is_none() {
+            return;
+        }
+        PREFER_RUNUSER.with(|prefer| prefer.set(true));
+        assert!(matches!(
+            RunAs::detect().unwrap(),
+            RunAs::SystemUser {
+                switcher: Switcher::Runuser(_),
+                ..
+            }
+        ));
+        stopped_and_continued_server_stops_promptly();
+    }
+
+    #[test]
+    fn a_server_left_stopped_stops_promptly() {
+        let server = EmbeddedPostgres::start(EmbeddedOptions::ephemeral_for_tests()).unwrap();
+        let data_dir = server.data_dir().to_path_buf();
+        let pid = postmaster_pid(&data_dir);
+        signal(pid, "STOP");
+        assert!(eventually(Duration::from_secs(2), || {
+            state_and_group(&pid.to_string()).is_some_and(|(state, _)| state == 'T')
+        }));
+
+        let (stopped, took) = within(Duration::from_secs(10), move || server.stop());
+        stopped.unwrap();
+        eprintln!("stop of a stopped server took {took:?}");
+        assert!(took < Duration::from_secs(3), "stop took {took:?}");
+        assert_eq!(processes_in(&data_dir), Vec::<u32>::new());
+        assert!(!data_dir.exists());
+    }
+
+    #[tokio::test]
+    async fn a_killed_server_is_reported_and_restarts_on_the_same_socket() {
+        let dir = ScratchDir::new("killed");
+        let mut server = EmbeddedPostgres::start(dir.options()).unwrap();
+        let config = server.connect_config("postgres");
+        let exited = server.exited();
+        assert!(server.is_running());
+
+        signal(postmaster_pid(server.data_dir()), "KILL");
+        let killed = Instant::now();
+        let exit = tokio::time::timeout(Duration::from_secs(5), exited)
+            .await
+            .expect("no exit report within 5 s");
+        let noticed = killed.elapsed();
+        eprintln!("exit of a SIGKILLed server reported after {noticed:?}");
+        assert!(noticed < Duration::from_secs(2), "took {noticed:?}");
+        assert!(!exit.requested, "{exit}");
+        assert!(
+            exit.log_tail
+                .contains("embedded-pg: the server was killed by signal 9"),
+            "{exit}"
+        );
+        assert!(!server.is_running());
+        // Once ended, a run reports at once.
+        let again = tokio::time::timeout(Duration::from_millis(100), server.exited()).await;
+        assert_eq!(again.unwrap(), exit);
+
+        let (server, took) = within(Duration::from_secs(15), move || {
+            server.restart().map(|()| server)
+        });
+        let server = server.unwrap();
+        eprintln!("restart after SIGKILL took {took:?}");
+        assert!(server.is_running());
+        assert_eq!(query_i32(config, "select 6").await, 6);
+        server.stop().unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_restart_keeps_the_data_and_the_connection_settings() {
+        let mut server = EmbeddedPostgres::start(EmbeddedOptions::ephemeral_for_tests()).unwrap();
+        let config = server.connect_config("postgres");
+        let (client, connection) = config.connect(NoTls).await.unwrap();
+        tokio::spawn(connection);
+        client
+            .batch_execute("create table kept (n int); insert into kept values (5)")
+            .await
+            .unwrap();
+        drop(client);
+        let exited = server.exited();
+        let socket_dir = server.socket_dir.clone();
+
+        let (server, took) = within(Duration::from_secs(15), move || {
+            server.restart().map(|()| server)
+        });
+        let server = server.unwrap();
+        eprintln!("restart of a running server took {took:?}");
+        let exit = tokio::time::timeout(Duration::from_secs(1), exited)
+            .await
+            .expect("the restart did not end the first run");
+        assert!(exit.requested, "{exit}");
+        assert!(server.is_running());
+        assert_eq!(server.socket_dir, socket_dir);
+        assert_eq!(query_i32(config, "select n from kept").await, 5);
+
+        let data_dir = server.data_dir().to_path_buf();
+        server.stop().unwrap();
+        for path in [&data_dir, &socket_dir] {
+            assert!(!path.exists(), "{} survived stop", path.display());
+        }
+    }
+
     /// A handle with no server behind it, for what needs none.
     fn detached(socket_dir: &str) -> EmbeddedPostgres {
         EmbeddedPostgres {
@@ -1765,7 +2312,19 @@ mod tests {
             socket_dir: PathBuf::from(socket_dir),
             log_file: PathBuf::from("/nonexistent.log"),
             ephemeral: false,
+            launch: Launch {
+                bin_dir: PathBuf::from("/nonexistent"),
+                major: 15,
+                run_as: RunAs::CurrentUser { uid: None },
+                durable: false,
+                max_connections: 1,
+            },
             watchdog: None,
+            run: Run::ended_with(ServerExit {
+                requested: false,
+                detail: "detached".to_owned(),
+                log_tail: String::new(),
+            }),
         }
     }
 
@@ -1822,7 +2381,14 @@ mod tests {
     #[test]
     fn passwd_entries_are_found_by_exact_name() {
         let passwd = "postgresql:x:7:7::/:/bin/sh\npostgres:x:101:104:PostgreSQL administrator,,,:/var/lib/postgresql:/bin/bash\n";
-        assert_eq!(find_passwd_entry(passwd, "postgres"), Some((101, 104)));
+        assert_eq!(
+            find_passwd_entry(passwd, "postgres"),
+            Some(PasswdEntry {
+                uid: 101,
+                gid: 104,
+                home: PathBuf::from("/var/lib/postgresql")
+            })
+        );
         assert_eq!(find_passwd_entry(passwd, "nobody"), None);
     }
 
