@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -115,15 +116,36 @@ async fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
             settings.http.shutdown_timeout,
             stop_requested.clone(),
         ));
+        // Writes would fail forever while /health says 200: better to stop and let the
+        // supervisor start us (and the embedded server) again.
+        let database_gone = Arc::new(std::sync::OnceLock::new());
+        tokio::spawn({
+            let exited = database.unexpected_exit();
+            let (server, gone) = (server.clone(), database_gone.clone());
+            async move {
+                let exit = exited.await;
+                log::error!(
+                    "the embedded PostgreSQL ended: {exit}; stopping so that flux-catalog \
+                     (and it) can be started again\n{}",
+                    exit.log_tail
+                );
+                let _ = gone.set(exit.to_string());
+                server.stop(true).await;
+            }
+        });
         // The database may arrive after us: /health answers meanwhile, /ready says why not.
         let snapshot = application.snapshot();
         let run = application.run_until_stopped();
         tokio::pin!(run);
         let prepared = tokio::select! {
             served = &mut run => {
-                // Stopped (by a signal) before the database arrived.
+                // Stopped (by a signal, or the embedded server's end) before the database
+                // was ready.
                 served?;
                 log_stopped(&stop_requested, settings.http.shutdown_timeout);
+                if let Some(exit) = database_gone.get() {
+                    anyhow::bail!("the embedded PostgreSQL ended: {exit}");
+                }
                 return Ok(());
             }
             prepared = startup::prepare(&settings, &database, &snapshot) => prepared,
@@ -136,6 +158,9 @@ async fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
         }
         run.await?;
         log_stopped(&stop_requested, settings.http.shutdown_timeout);
+        if let Some(exit) = database_gone.get() {
+            anyhow::bail!("the embedded PostgreSQL ended: {exit}");
+        }
         anyhow::Ok(())
     }
     .await;

@@ -106,6 +106,21 @@ impl Database {
         })
     }
 
+    /// Resolves if the embedded server goes away by itself (crashed, killed); never for the
+    /// configured database, nor for the embedded one's requested stop.
+    pub fn unexpected_exit(&self) -> impl Future<Output = embedded_pg::ServerExit> + use<> {
+        let exited = self.embedded.as_ref().map(EmbeddedPostgres::exited);
+        async move {
+            if let Some(exited) = exited {
+                let exit = exited.await;
+                if !exit.requested {
+                    return exit;
+                }
+            }
+            std::future::pending().await
+        }
+    }
+
     /// Applies the migrations not applied yet.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         let applied = migrate::run(&self.connector).await?;

@@ -168,7 +168,7 @@ pub struct ClusterQuery {
     offset: Option<i64>,
     /// Only the cluster with this DNS name.
     cluster_dns: Option<String>,
-    /// Only clusters in this environment.
+    /// Only clusters in this environment, one of the configured tiers (anything else is a 400).
     environment: Option<String>,
 }
 
@@ -189,6 +189,15 @@ impl ListQuery for ClusterQuery {
             params.push(("environment", environment.clone()));
         }
         params
+    }
+    /// An environment outside the configured tiers (a typo, `PROD`, an empty value) is
+    /// refused: no cluster can be in it.
+    fn check(&self, rules: &Rules) -> FieldErrors {
+        let mut errors = FieldErrors::new();
+        if let Some(environment) = &self.environment {
+            errors.check("environment", rules.environments.check(environment));
+        }
+        errors
     }
     fn into_filter(self) -> ClusterFilter {
         ClusterFilter {

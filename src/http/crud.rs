@@ -64,6 +64,10 @@ pub trait ListQuery: DeserializeOwned {
     fn offset(&self) -> Option<i64>;
     /// The filters as given, to carry them into `Link` headers.
     fn filter_params(&self) -> Vec<(&'static str, String)>;
+    /// Filter values no resource can have, so a typo is a 400, not an empty list.
+    fn check(&self, _rules: &Rules) -> FieldErrors {
+        FieldErrors::new()
+    }
     fn into_filter(self) -> Self::Filter;
 }
 
@@ -155,6 +159,10 @@ pub async fn list<R: ApiResource>(
 ) -> Result<HttpResponse, ApiError> {
     let query: R::Query = body::parse_query(request.query_string())?;
     let page = page(&query)?;
+    let refused = query.check(&state.rules);
+    if !refused.is_empty() {
+        return Err(ApiError::InvalidRequest(refused));
+    }
     let filters = query.filter_params();
     let listed = state.store.list::<R>(&query.into_filter(), page).await?;
     let bodies: Vec<R::Body> = listed

@@ -13,7 +13,7 @@ use super::AppState;
 use super::body;
 use super::docs::{AuthErrors, NotFoundError, QueryErrors};
 use super::error::ApiError;
-use crate::domain::ClusterDns;
+use crate::domain::{ClusterDns, FieldErrors};
 use crate::snapshot::{ClusterResponses, Encoded, Lookup};
 
 /// Seconds since the snapshot was last confirmed in sync with the database.
@@ -269,7 +269,8 @@ struct NoParameters {}
 pub struct ClusterInputsQuery {
     /// Only clusters in this environment: large fleets exceed the 900 KiB Flux reads (at
     /// about 7,000 clusters) and Flux keeps only `filter.limit` inputs, so provisioners
-    /// usually poll one environment each.
+    /// usually poll one environment each. One of the configured tiers: anything else (a
+    /// typo, `PROD`, an empty value) is a 400, never an empty list Flux would prune from.
     environment: Option<String>,
 }
 
@@ -297,6 +298,16 @@ pub async fn clusters(
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let query: ClusterInputsQuery = body::parse_query(request.query_string())?;
+    // A typo must never look like an empty fleet: Flux would delete what it made from it.
+    if let Some(environment) = &query.environment {
+        state
+            .rules
+            .environments
+            .check(environment)
+            .map_err(|reason| {
+                ApiError::InvalidRequest(FieldErrors::single("environment", reason))
+            })?;
+    }
     match state.snapshot.fleet(query.environment.as_deref()) {
         Lookup::Found(encoded) => Ok(respond(&request, &state, &encoded)),
         Lookup::NotFound | Lookup::NotLoaded => Err(not_loaded()),

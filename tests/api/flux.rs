@@ -711,3 +711,32 @@ async fn a_replica_loads_and_follows_a_fleet_larger_than_one_batch() {
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// Flux garbage-collects what it made from a provider whose inputs come back empty, so a
+/// typo in an environment filter must be an error, never an empty fleet; the same on the
+/// REST list.
+#[tokio::test]
+async fn an_environment_outside_the_tiers_is_refused_never_an_empty_fleet() {
+    let app = spawn_app().await;
+    app.seed_demo().await;
+    for path in ["/api/v2/flux/clusters", "/clusters"] {
+        for typo in ["PROD", "staging", "", "prod%20"] {
+            let r = app.flux(&format!("{path}?environment={typo}")).await;
+            assert_eq!(r.status, 400, "{path}?environment={typo}: {}", r.text);
+            assert_eq!(r.error_fields(), ["environment"], "{}", r.text);
+            assert!(
+                r.text.contains("dev") && r.text.contains("prod"),
+                "the allowed tiers are named: {}",
+                r.text
+            );
+        }
+        let r = app.flux(&format!("{path}?environment=dev")).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let listed = if path == "/clusters" {
+            r.body.as_array().unwrap().len()
+        } else {
+            r.body["inputs"].as_array().unwrap().len()
+        };
+        assert_eq!(listed, 1, "demo-01 is in dev: {}", r.text);
+    }
+}

@@ -696,3 +696,49 @@ fn a_busy_port_fails_fast_naming_the_variable() {
     assert!(!status.success());
     assert!(stderr.contains("LISTEN_ADDR"), "{stderr}");
 }
+
+/// With the embedded default, a PostgreSQL that dies must not leave a server whose writes
+/// fail forever while its probes say 200: it stops, non-zero, so its supervisor restarts it.
+#[tokio::test]
+async fn a_dead_embedded_postgresql_stops_the_server() {
+    let dir = tempdir();
+    let data = dir.join("pgdata");
+    let mut server = Server::start({
+        let mut c = command(&[]);
+        c.env("FLUX_CATALOG_DATABASE__EMBEDDED_DATA_DIR", &data);
+        c
+    });
+    let pid = std::fs::read_to_string(data.join("postmaster.pid"))
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert!(
+        Command::new("kill")
+            .args(["-KILL", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the server kept running without its database:\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(!status.success(), "{}", server.log());
+    assert!(
+        server.log().contains("the embedded PostgreSQL ended"),
+        "{}",
+        server.log()
+    );
+    std::fs::remove_dir_all(dir).ok();
+}

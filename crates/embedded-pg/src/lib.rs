@@ -749,7 +749,7 @@ impl EmbeddedPostgres {
     /// Nothing is polled: a thread blocked in `waitpid` on the server's watchdog reports the
     /// exit within milliseconds. The future does not borrow the handle, so it can be spawned
     /// or used in `select!`; after a restart, call this again to watch the new run.
-    pub fn exited(&self) -> impl Future<Output = ServerExit> + Send + 'static {
+    pub fn exited(&self) -> impl Future<Output = ServerExit> + Send + use<> {
         let mut receiver = self.run.notify.subscribe();
         async move {
             if let Ok(exit) = receiver.wait_for(Option::is_some).await
