@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs flux-catalog in crud mode on its embedded PostgreSQL (data in .flux-catalog/), loaded
 # with the demo catalog, on http://127.0.0.1:8080. Stop it with Ctrl-C; run it again and the
-# data is still there.
+# data is still there, edits included (the demo catalog only fills in what is missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -12,7 +12,9 @@ export CRUD_AUTH_TOKEN="${CRUD_AUTH_TOKEN:-demo-write-token}"
 export LISTEN_ADDR="${LISTEN_ADDR:-127.0.0.1:8080}"
 export SEED_FILE="${SEED_FILE:-demo/catalog.json}"
 
-cargo build --locked --quiet
+# The first build takes several minutes on a small machine: show cargo's progress.
+echo "building flux-catalog (the first build takes a few minutes)..." >&2
+cargo build --locked
 url="http://${LISTEN_ADDR/0.0.0.0/127.0.0.1}"
 cat <<BANNER
 
