@@ -239,10 +239,27 @@ mod tests {
         ));
     }
 
+    /// A pattern's body, for generating strings from it (proptest takes no anchors).
+    fn unanchored(pattern: &str) -> &str {
+        pattern.trim_start_matches('^').trim_end_matches('$')
+    }
+
     proptest! {
+        /// The function and the pattern the OpenAPI document publishes are one rule.
         #[test]
-        fn every_generated_label_is_accepted(s in "[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?") {
+        fn every_label_the_pattern_describes_is_accepted(
+            s in unanchored(DNS1123_LABEL_PATTERN).prop_filter("within the length limit", |s| s.len() <= LABEL_MAX)
+        ) {
             prop_assert!(ComponentId::parse(s).is_ok());
+        }
+
+        #[test]
+        fn every_subdomain_the_pattern_describes_is_accepted(
+            s in unanchored(DNS1123_SUBDOMAIN_PATTERN).prop_filter("within the length limits", |s| {
+                s.len() <= SUBDOMAIN_MAX && s.split('.').all(|l| l.len() <= LABEL_MAX)
+            })
+        ) {
+            prop_assert!(dns1123_subdomain(&s).is_ok());
         }
 
         #[test]
