@@ -22,7 +22,7 @@ use super::cluster::{Cluster, Patches};
 use super::component::PlatformComponent;
 use super::names::{ClusterDns, ClusterId, ClusterName, ComponentId, NamespaceId, RoleBindingId};
 use super::namespace::Namespace;
-use super::rolebinding::{RoleBinding, Subject};
+use super::rolebinding::{RoleBinding, Subject, SubjectKind};
 
 /// The largest body the Flux provider reads.
 pub const FLUX_MAX_RESPONSE_BYTES: usize = 900 * 1024;
@@ -102,8 +102,32 @@ pub struct NamespaceInput<'a> {
 pub struct RoleBindingInput<'a> {
     pub id: &'a RoleBindingId,
     pub role: &'a str,
-    pub subjects: &'a [Subject],
+    pub subjects: Vec<SubjectInput<'a>>,
     pub cluster: ClusterInfo<'a>,
+}
+
+/// A subject as Flux receives it. Flux renders with `missingkey=error`, and one subject
+/// without a key the template names stalls the cluster's whole ResourceSet, so every
+/// subject has every key: `namespace` and `apiGroup` are `""` when unset, which Kubernetes
+/// reads as unset.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SubjectInput<'a> {
+    pub kind: SubjectKind,
+    pub name: &'a str,
+    pub namespace: &'a str,
+    #[serde(rename = "apiGroup")]
+    pub api_group: &'a str,
+}
+
+impl<'a> From<&'a Subject> for SubjectInput<'a> {
+    fn from(subject: &'a Subject) -> Self {
+        Self {
+            kind: subject.kind,
+            name: &subject.name,
+            namespace: subject.namespace.as_ref().map_or("", |n| n.as_str()),
+            api_group: subject.api_group.as_deref().unwrap_or(""),
+        }
+    }
 }
 
 /// One cluster in the fleet listing used by management-cluster provisioners.
@@ -274,7 +298,7 @@ pub fn rolebinding_inputs<'a>(
             Ok(RoleBindingInput {
                 id: &binding.id,
                 role: &binding.role,
-                subjects: &binding.subjects,
+                subjects: binding.subjects.iter().map(SubjectInput::from).collect(),
                 cluster: info,
             })
         })
@@ -534,7 +558,7 @@ mod tests {
         assert_eq!(
             serde_json::to_value(&rb[0]).unwrap(),
             json!({"id": "admins", "role": "cluster-admin",
-                   "subjects": [{"kind": "Group", "name": "platform-team", "apiGroup": "rbac.authorization.k8s.io"}],
+                   "subjects": [{"kind": "Group", "name": "platform-team", "namespace": "", "apiGroup": "rbac.authorization.k8s.io"}],
                    "cluster": {"name": "demo-01", "dns": "demo-01.k8s.example.com", "environment": "dev"}})
         );
     }

@@ -353,15 +353,15 @@ mod schema {
         pub source: OciSource,
     }
 
-    /// An RBAC subject; `namespace` and `apiGroup` appear only when set.
+    /// An RBAC subject. Every key is always present, so one template serves every subject
+    /// under Flux's `missingkey=error`: `namespace` and `apiGroup` are `""` when unset.
     #[derive(Serialize, ToSchema)]
     pub struct FluxSubject {
         pub kind: String,
         pub name: String,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        pub namespace: Option<String>,
-        #[serde(rename = "apiGroup", skip_serializing_if = "Option::is_none")]
-        pub api_group: Option<String>,
+        pub namespace: String,
+        #[serde(rename = "apiGroup")]
+        pub api_group: String,
     }
 
     #[derive(ToSchema)]

@@ -315,9 +315,10 @@ async fn rolebindings_resolve_their_definitions_by_id() {
     assert_eq!(
         r.body,
         json!({"inputs": [
-            {"id": "auditors", "role": "view", "subjects": [{"kind": "User", "name": "audit@example.com"}], "cluster": block},
+            {"id": "auditors", "role": "view",
+             "subjects": [{"kind": "User", "name": "audit@example.com", "namespace": "", "apiGroup": ""}], "cluster": block},
             {"id": "platform-admins", "role": "cluster-admin",
-             "subjects": [{"kind": "Group", "name": "platform-team", "apiGroup": "rbac.authorization.k8s.io"}], "cluster": block}
+             "subjects": [{"kind": "Group", "name": "platform-team", "namespace": "", "apiGroup": "rbac.authorization.k8s.io"}], "cluster": block}
         ]})
     );
 }
@@ -739,4 +740,56 @@ async fn an_environment_outside_the_tiers_is_refused_never_an_empty_fleet() {
         };
         assert_eq!(listed, 1, "demo-01 is in dev: {}", r.text);
     }
+}
+
+/// Flux renders with `missingkey=error`: a template naming `apiGroup` or `namespace` must
+/// not stall on the subject that has none. Every subject carries every key.
+#[tokio::test]
+async fn every_subject_carries_every_key_a_template_may_name() {
+    let app = spawn_app().await;
+    app.seed_demo().await;
+    app.create(
+        "/rolebindings",
+        json!({"id": "mixed", "role": "view", "subjects": [
+            {"kind": "ServiceAccount", "name": "flux", "namespace": "flux-system"},
+            {"kind": "Group", "name": "auditors"},
+            {"kind": "User", "name": "jane", "apiGroup": "rbac.authorization.k8s.io"}
+        ]}),
+    )
+    .await;
+    let r = app
+        .put(
+            "/clusters/demo-01",
+            &json!({"rolebindings": [{"id": "mixed"}, {"id": "platform-admins"}]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = app
+        .flux("/api/v2/flux/clusters/demo-01.k8s.example.com/rolebindings")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let mut seen = 0;
+    for input in r.body["inputs"].as_array().unwrap() {
+        for subject in input["subjects"].as_array().unwrap() {
+            let keys: BTreeSet<&str> = subject
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
+            assert_eq!(
+                keys,
+                BTreeSet::from(["apiGroup", "kind", "name", "namespace"]),
+                "{subject}"
+            );
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, 4, "{}", r.text);
+    let service_account = &r.body["inputs"][0]["subjects"][0];
+    assert_eq!(
+        service_account["apiGroup"], "",
+        "unset is empty: {service_account}"
+    );
+    assert_eq!(service_account["namespace"], "flux-system");
 }
