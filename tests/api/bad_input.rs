@@ -882,3 +882,59 @@ async fn invisible_and_direction_changing_characters_are_refused_in_every_string
         "a refused request wrote something"
     );
 }
+
+/// Without a `Content-Type` a browser may send a body cross-site without a preflight; the
+/// API takes JSON only, so such a body is refused before it is read.
+#[tokio::test]
+async fn a_body_without_a_content_type_is_refused_with_415_naming_the_accepted_types() {
+    let app = spawn_app().await;
+    catalog(&app).await;
+    let before = app.all_counts().await;
+    let cases = [
+        (
+            Method::POST,
+            "/namespaces",
+            json!({"id": "n2"}),
+            "application/json",
+        ),
+        (
+            Method::PUT,
+            "/namespaces/ns",
+            json!({"labels": {"a": "b"}}),
+            "application/json",
+        ),
+        (
+            Method::PATCH,
+            "/platform_components/a",
+            json!({"oci_tag": "9.9.9"}),
+            "application/merge-patch+json",
+        ),
+    ];
+    for (method, path, body, accepted) in cases {
+        // reqwest adds no Content-Type to a plain byte body.
+        let r = reply(
+            app.request(method.clone(), path)
+                .body(body.to_string())
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(
+            r.status, 415,
+            "{method} {path} without Content-Type: {}",
+            r.text
+        );
+        assert_eq!(r.code(), "UNSUPPORTED_MEDIA_TYPE", "{}", r.text);
+        let detail = r.body["detail"].as_str().unwrap_or_default();
+        assert!(
+            detail.contains("Content-Type") && detail.contains(accepted),
+            "{method} {path}: the detail names the header and the accepted types: {detail}"
+        );
+    }
+    assert_eq!(app.all_counts().await, before);
+    assert_eq!(
+        app.get("/platform_components/a").await.body["oci_tag"],
+        "1.0.0"
+    );
+}
