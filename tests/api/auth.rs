@@ -327,3 +327,58 @@ async fn authorization_headers_with_bytes_clients_refuse_to_send_are_refused() {
         );
     }
 }
+
+/// Two credentials in one request are ambiguous (which one counts depends on who reads
+/// the headers), so such a request is refused outright, whatever the order and even when
+/// both are valid, before anything is read or written.
+#[tokio::test]
+async fn a_request_with_two_authorization_headers_is_refused_with_400() {
+    let app = spawn_app().await;
+    app.seed_demo().await;
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("flux:{WRITE_TOKEN}"))
+    );
+    let pairs = [
+        (format!("Bearer {WRITE_TOKEN}"), "Bearer wrong".to_owned()),
+        ("Bearer wrong".to_owned(), format!("Bearer {WRITE_TOKEN}")),
+        (
+            format!("Bearer {READ_TOKEN}"),
+            format!("Bearer {WRITE_TOKEN}"),
+        ),
+        (format!("Bearer {WRITE_TOKEN}"), basic.clone()),
+    ];
+    for (first, second) in &pairs {
+        for (method, path) in [
+            (Method::GET, "/clusters"),
+            (Method::POST, "/platform_components"),
+        ] {
+            let mut request = app
+                .client
+                .request(method.clone(), app.url(path))
+                .header("authorization", first)
+                .header("authorization", second);
+            if method == Method::POST {
+                request = request.json(&component("probe", &[]));
+            }
+            let r = reply(request.send().await.unwrap()).await;
+            assert_eq!(
+                r.status, 400,
+                "{method} {path} with {first:?} and {second:?}: {}",
+                r.text
+            );
+            assert_eq!(r.code(), "INVALID_REQUEST", "{}", r.text);
+            assert_eq!(r.error_fields(), ["Authorization"], "{}", r.text);
+            assert!(
+                !r.text.contains(WRITE_TOKEN) && !r.text.contains(READ_TOKEN),
+                "the problem repeats no credential: {}",
+                r.text
+            );
+        }
+    }
+    assert_eq!(
+        app.count("platform_components").await,
+        2,
+        "nothing was written"
+    );
+}
