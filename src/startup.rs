@@ -294,6 +294,7 @@ impl Application {
             max_body_bytes: settings.http.max_body_bytes,
             snapshot: snapshot.clone(),
             limits: settings.flux,
+            trusted_proxies: settings.http.trusted_proxies.clone(),
         });
         let documents = web::Data::new(Documents::generate());
         let mut server = HttpServer::new(move || {
