@@ -11,6 +11,7 @@ mod components;
 pub mod crud;
 mod docs;
 pub mod error;
+pub mod expect;
 mod flux;
 mod health;
 mod namespaces;
@@ -131,17 +132,21 @@ fn new_request_id() -> String {
     format!("{prefix}{:016x}", COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
+/// The id of a request with these headers (see [`RequestId`]).
+pub fn request_id_of(headers: &actix_web::http::header::HeaderMap) -> String {
+    headers
+        .get(REQUEST_ID_HEADER)
+        .and_then(acceptable_request_id)
+        .unwrap_or_else(new_request_id)
+}
+
 /// Middleware giving every request (and its response) an id. It sits inside the access
 /// log, so the logged line carries the id even for requests refused by authentication.
 pub async fn request_id(
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let id = request
-        .headers()
-        .get(REQUEST_ID_HEADER)
-        .and_then(acceptable_request_id)
-        .unwrap_or_else(new_request_id);
+    let id = request_id_of(request.headers());
     let value = HeaderValue::from_str(&id).ok();
     request.extensions_mut().insert(RequestId(id));
     // Inner layers answer errors with responses (authentication included), so there is
