@@ -99,6 +99,39 @@ pub struct HttpSettings {
     pub workers: usize,
     /// How long in-flight requests may take to finish after SIGTERM.
     pub shutdown_timeout: Duration,
+    /// Reverse proxies whose `X-Forwarded-For`/`Forwarded` headers the access log believes.
+    pub trusted_proxies: TrustedProxies,
+}
+
+/// The networks of the reverse proxies in front of the server. Forwarding headers are
+/// believed only from a peer in one of them: anyone else can write anything there.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies(Vec<ipnet::IpNet>);
+
+impl TrustedProxies {
+    /// Addresses (`10.0.0.7`, `::1`) or networks in CIDR notation (`10.0.0.0/8`).
+    pub fn parse<S: AsRef<str>>(entries: &[S]) -> Result<Self, String> {
+        let mut networks = Vec::new();
+        for entry in entries.iter().map(|e| e.as_ref().trim()) {
+            if entry.is_empty() {
+                continue;
+            }
+            let network = match entry.parse::<std::net::IpAddr>() {
+                Ok(address) => ipnet::IpNet::from(address),
+                Err(_) => entry.parse::<ipnet::IpNet>().map_err(|_| {
+                    format!("{entry:?} is neither an IP address nor a network like 10.0.0.0/8")
+                })?,
+            };
+            networks.push(network.trunc());
+        }
+        Ok(Self(networks))
+    }
+
+    /// Whether `address` (an IPv4-mapped IPv6 address counts as the IPv4 one) is a proxy's.
+    pub fn contains(&self, address: std::net::IpAddr) -> bool {
+        let address = address.to_canonical();
+        self.0.iter().any(|network| network.contains(&address))
+    }
 }
 
 /// How the in-memory snapshot the Flux endpoints answer from follows the database.
@@ -155,6 +188,7 @@ struct RawHttp {
     max_body_bytes: usize,
     workers: usize,
     shutdown_timeout_secs: u64,
+    trusted_proxies: Vec<String>,
 }
 
 /// Environment variables with the API reference's names, and the keys they set.
@@ -187,7 +221,7 @@ fn sources_of(key: &str) -> String {
 
 /// Every setting and what it does, for `serve --help` and the documentation; a test checks
 /// it against the settings' types and defaults.
-pub const DESCRIPTIONS: [(&str, &str); 22] = [
+pub const DESCRIPTIONS: [(&str, &str); 23] = [
     (
         "api_mode",
         "read-only (Flux endpoints and reads) or crud (also writes)",
@@ -244,6 +278,10 @@ pub const DESCRIPTIONS: [(&str, &str); 22] = [
     (
         "http.shutdown_timeout_secs",
         "how long in-flight requests may finish on SIGTERM or SIGINT",
+    ),
+    (
+        "http.trusted_proxies",
+        "reverse proxies (IPs or CIDR networks, comma-separated) whose X-Forwarded-For the access log believes",
     ),
     (
         "snapshot.poll_interval_ms",
@@ -454,6 +492,8 @@ impl HttpSettings {
             max_body_bytes: positive("http.max_body_bytes", raw.max_body_bytes)?,
             workers: raw.workers,
             shutdown_timeout: Duration::from_secs(raw.shutdown_timeout_secs),
+            trusted_proxies: TrustedProxies::parse(&raw.trusted_proxies)
+                .map_err(|e| invalid("http.trusted_proxies", e))?,
         })
     }
 }
@@ -481,6 +521,7 @@ fn layers(
         .set_default("http.max_body_bytes", 1024 * 1024)?
         .set_default("http.workers", 0)?
         .set_default("http.shutdown_timeout_secs", 30)?
+        .set_default("http.trusted_proxies", Vec::<String>::new())?
         .set_default("snapshot.poll_interval_ms", 1000)?
         .set_default("snapshot.check_timeout_ms", 1000)?
         .set_default("flux.max_inputs", 100)?
@@ -500,6 +541,7 @@ fn layers(
             .try_parsing(true)
             .list_separator(",")
             .with_list_parse_key("environments")
+            .with_list_parse_key("http.trusted_proxies")
             .source(Some(prefixed)),
     );
     for (variable, key) in REFERENCE_VARIABLES {
@@ -760,6 +802,13 @@ mod tests {
                 ("FLUX_CATALOG_DATABASE__OPERATION_TIMEOUT_MS", "0"),
                 "FLUX_CATALOG_DATABASE__OPERATION_TIMEOUT_MS",
             ),
+            (
+                (
+                    "FLUX_CATALOG_HTTP__TRUSTED_PROXIES",
+                    "10.0.0.0/8,proxy.local",
+                ),
+                "FLUX_CATALOG_HTTP__TRUSTED_PROXIES",
+            ),
         ];
         for ((variable, value), named) in cases {
             let error = match Settings::load(None, &env(&[(variable, value)])) {
@@ -785,6 +834,7 @@ mod tests {
                 "environments" => "dev",
                 "database.migrate_on_start" => "false",
                 "database.ssl_mode" => "require",
+                "http.trusted_proxies" => "10.0.0.0/8,192.0.2.7",
                 _ => "7",
             };
             let s = Settings::load(None, &env(&[(&variable_of(key), value)]))
@@ -808,6 +858,27 @@ mod tests {
             }
         }
         assert!(variables_help().contains("FLUX_CATALOG_HTTP__SHUTDOWN_TIMEOUT_SECS"));
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_networks_and_none_by_default() {
+        let s = Settings::load(None, &env(&[])).unwrap();
+        assert_eq!(s.http.trusted_proxies, TrustedProxies::default());
+        let s = Settings::load(
+            None,
+            &env(&[(
+                "FLUX_CATALOG_HTTP__TRUSTED_PROXIES",
+                "10.0.0.0/8, 192.0.2.7,fd00::/8",
+            )]),
+        )
+        .unwrap();
+        let trusted = &s.http.trusted_proxies;
+        for inside in ["10.1.2.3", "192.0.2.7", "fd00::1", "::ffff:10.9.9.9"] {
+            assert!(trusted.contains(inside.parse().unwrap()), "{inside}");
+        }
+        for outside in ["11.0.0.1", "192.0.2.8", "::1", "127.0.0.1"] {
+            assert!(!trusted.contains(outside.parse().unwrap()), "{outside}");
+        }
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, web};
 use anyhow::Context;
 use embedded_pg::{EmbeddedOptions, EmbeddedPostgres};
 
@@ -309,9 +309,11 @@ impl Application {
             max_body_bytes: settings.http.max_body_bytes,
             snapshot: snapshot.clone(),
             limits: settings.flux,
+            trusted_proxies: settings.http.trusted_proxies.clone(),
         });
         let documents = web::Data::new(Documents::generate());
-        let mut server = HttpServer::new(move || {
+        let expect = http::expect::service(state.clone());
+        let app = move || {
             App::new()
                 .app_data(state.clone())
                 .app_data(documents.clone())
@@ -320,13 +322,34 @@ impl Application {
                 .wrap(from_fn(http::access_log))
                 .wrap(from_fn(http::normalize_path))
                 .configure(|config| http::configure(config, mode))
-        })
-        .disable_signals()
-        .shutdown_timeout(settings.http.shutdown_timeout.as_secs())
-        .listen(listener)?;
+        };
+        // What actix-web's HttpServer::listen does, plus the `expect` service it has no
+        // hook for (see http::expect), with HttpServer's defaults.
+        let mut builder = actix_server::Server::build()
+            .disable_signals()
+            .shutdown_timeout(settings.http.shutdown_timeout.as_secs());
         if settings.http.workers > 0 {
-            server = server.workers(settings.http.workers);
+            builder = builder.workers(settings.http.workers);
         }
+        let graceful = builder.graceful_shutdown_signal();
+        let local = listener.local_addr()?;
+        let server = builder.listen("flux-catalog", listener, move || {
+            let graceful = graceful.clone();
+            actix_http::HttpService::build()
+                .graceful_shutdown_signal(move || {
+                    let graceful = graceful.clone();
+                    async move { graceful.notified().await }
+                })
+                .client_request_timeout(Duration::from_secs(5))
+                .client_disconnect_timeout(Duration::from_secs(1))
+                .local_addr(local)
+                .expect(expect.clone())
+                .finish(actix_service::map_config(
+                    actix_service::IntoServiceFactory::into_factory(app()),
+                    |()| actix_web::dev::AppConfig::default(),
+                ))
+                .tcp()
+        })?;
         Ok(Self {
             port,
             server: server.run(),

@@ -142,25 +142,47 @@ pub fn map_entry_path(map: &str, key: &str) -> String {
     }
 }
 
-/// A value with no spaces or control characters (versions, tags, paths): what a
+/// Characters no value that reaches Flux may hold, whatever else its rule allows: control
+/// characters (Unicode category Cc) and format characters (Cf: zero-width spaces and
+/// joiners, bidi overrides and isolates, the byte order mark, the soft hyphen, tag
+/// characters...). They are invisible or reorder what is shown, so a Kubernetes object
+/// holding one would not read as it is.
+pub fn unseen(c: char) -> bool {
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+    c.is_control() || c.general_category() == GeneralCategory::Format
+}
+
+/// The first character of `value` that [`unseen`] refuses, as a message.
+fn refuse_unseen(value: &str) -> Result<(), String> {
+    match value.chars().find(|c| unseen(*c)) {
+        Some(c) => Err(format!(
+            "must not contain control or invisible formatting characters (such as zero-width \
+             or bidi controls), found U+{:04X}",
+            c as u32
+        )),
+        None => Ok(()),
+    }
+}
+
+/// A value with no spaces, control or format characters (versions, tags, paths): what a
 /// template can drop into a YAML scalar or a URL without quoting surprises.
 pub fn token(value: &str, max_chars: usize) -> Result<(), String> {
     not_empty_within(value, max_chars)?;
-    if let Some(c) = value.chars().find(|c| c.is_whitespace() || c.is_control()) {
+    refuse_unseen(value)?;
+    if let Some(c) = value.chars().find(|c| c.is_whitespace()) {
         return Err(format!(
-            "must not contain whitespace or control characters, found {c:?}"
+            "must not contain whitespace, found U+{:04X}",
+            c as u32
         ));
     }
     Ok(())
 }
 
-/// Free text for people (image names and the like): no control characters, no
+/// Free text for people (image names and the like): no control or format characters, no
 /// surrounding whitespace.
 pub fn text(value: &str, max_chars: usize) -> Result<(), String> {
     not_empty_within(value, max_chars)?;
-    if let Some(c) = value.chars().find(|c| c.is_control()) {
-        return Err(format!("must not contain control characters, found {c:?}"));
-    }
+    refuse_unseen(value)?;
     if value.trim() != value {
         return Err("must not start or end with whitespace".to_owned());
     }
@@ -216,5 +238,66 @@ mod tests {
         assert!(text("ubuntu 24.04", 20).is_ok());
         assert!(text(" ubuntu", 20).is_err());
         assert!(text("a\nb", 20).is_err());
+    }
+
+    /// Control (Cc) and format (Cf) characters, named by code point, in both kinds of value.
+    #[test]
+    fn control_and_format_characters_are_refused_by_code_point() {
+        let refused = [
+            ('\u{0}', "U+0000"),
+            ('\u{1B}', "U+001B"),
+            ('\u{7F}', "U+007F"),
+            ('\u{85}', "U+0085"),
+            ('\u{9B}', "U+009B"),
+            ('\u{AD}', "U+00AD"),
+            ('\u{61C}', "U+061C"),
+            ('\u{200B}', "U+200B"),
+            ('\u{200D}', "U+200D"),
+            ('\u{200E}', "U+200E"),
+            ('\u{202A}', "U+202A"),
+            ('\u{202E}', "U+202E"),
+            ('\u{2060}', "U+2060"),
+            ('\u{2066}', "U+2066"),
+            ('\u{2069}', "U+2069"),
+            ('\u{FEFF}', "U+FEFF"),
+            ('\u{FFF9}', "U+FFF9"),
+            ('\u{E0001}', "U+E0001"),
+            ('\u{E0041}', "U+E0041"),
+        ];
+        for (c, named) in refused {
+            for check in [token, text] {
+                let error = check(&format!("v1{c}.0"), 20)
+                    .expect_err(&format!("U+{:04X} must be refused", c as u32));
+                assert!(error.contains(named), "{error}");
+            }
+        }
+        // Visible non-ASCII stays allowed in text (people's names) and tokens.
+        assert!(text("Zoë Ångström", 20).is_ok());
+        assert!(token("v1.0-ß", 20).is_ok());
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever surrounds it, a value holding a Cc or Cf character is refused, and one
+        /// made only of visible characters without spaces is a token.
+        #[test]
+        fn any_control_or_format_character_is_refused(
+            before in "[a-z0-9.\\-]{0,8}",
+            after in "[a-z0-9.\\-]{0,8}",
+            c in prop::sample::select(
+                ('\0'..=char::MAX).filter(|c| unseen(*c)).collect::<Vec<_>>()
+            ),
+        ) {
+            let value = format!("{before}{c}{after}");
+            prop_assert!(token(&value, 64).is_err());
+            prop_assert!(text(&value, 64).is_err());
+        }
+
+        #[test]
+        fn visible_characters_pass(value in "[\\p{L}\\p{N}\\p{P}\\p{S}]{1,32}") {
+            prop_assert!(value.chars().all(|c| !unseen(c)));
+            prop_assert!(token(&value, 64).is_ok(), "{value:?}");
+        }
     }
 }

@@ -115,8 +115,50 @@ fn needs_write(mode: Mode, method: &Method, path: &str) -> bool {
             || path.starts_with("/audit/"))
 }
 
-/// Middleware: 401 without valid credentials, 403 for a read credential on a write;
-/// otherwise the [`Principal`] is put in the request's extensions.
+/// The request's one credential: its `Authorization` header, if any. `Authorization` is
+/// the only header a credential is accepted in; more than one of it is refused (400), as
+/// which one counted would depend on who reads the headers.
+pub fn credential(headers: &header::HeaderMap) -> Result<Option<&header::HeaderValue>, ApiError> {
+    let mut values = headers.get_all(header::AUTHORIZATION);
+    let first = values.next();
+    let more = values.count();
+    if more > 0 {
+        return Err(ApiError::InvalidRequest(
+            crate::domain::FieldErrors::single(
+                "Authorization",
+                format!("sent {} times; send exactly one credential", more + 1),
+            ),
+        ));
+    }
+    Ok(first)
+}
+
+/// What a request may do: its principal, or the error that refuses it (400 for more than
+/// one credential, 401 without a valid one, 403 for a read credential on a write).
+pub fn authorize(
+    credentials: &Credentials,
+    mode: Mode,
+    method: &Method,
+    path: &str,
+    headers: &header::HeaderMap,
+) -> Result<Principal, ApiError> {
+    let presented = credential(headers)?;
+    match credentials.authenticate(presented) {
+        None => Err(ApiError::Unauthorized(if presented.is_some() {
+            "the credentials are not valid for this server"
+        } else {
+            "send a token: Authorization: Bearer <token> (or HTTP Basic with the token as password)"
+        })),
+        Some(principal) if needs_write(mode, method, path) && !principal.can_write => {
+            Err(ApiError::Forbidden(
+                "this token may only read; writes and the audit log need CRUD_AUTH_TOKEN",
+            ))
+        }
+        Some(principal) => Ok(principal),
+    }
+}
+
+/// Middleware: [`authorize`]; the [`Principal`] is put in the request's extensions.
 pub async fn require_credentials(
     request: ServiceRequest,
     next: Next<BoxBody>,
@@ -125,27 +167,15 @@ pub async fn require_credentials(
         .app_data::<web::Data<AppState>>()
         .expect("AppState is registered")
         .clone();
-    let principal = state
-        .credentials
-        .authenticate(request.headers().get(header::AUTHORIZATION));
-    match principal {
-        None => {
-            let reason = if request.headers().contains_key(header::AUTHORIZATION) {
-                "the credentials are not valid for this server"
-            } else {
-                "send a token: Authorization: Bearer <token> (or HTTP Basic with the token as password)"
-            };
-            Ok(request.error_response(ApiError::Unauthorized(reason)))
-        }
-        Some(principal)
-            if needs_write(state.mode, request.method(), request.path())
-                && !principal.can_write =>
-        {
-            Ok(request.error_response(ApiError::Forbidden(
-                "this token may only read; writes and the audit log need CRUD_AUTH_TOKEN",
-            )))
-        }
-        Some(principal) => {
+    match authorize(
+        &state.credentials,
+        state.mode,
+        request.method(),
+        request.path(),
+        request.headers(),
+    ) {
+        Err(error) => Ok(request.error_response(error)),
+        Ok(principal) => {
             request.extensions_mut().insert(principal);
             next.call(request).await
         }

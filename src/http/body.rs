@@ -12,13 +12,15 @@ use super::error::ApiError;
 use crate::domain::validation::map_entry_path;
 use crate::domain::{FieldError, FieldErrors};
 
-/// Which media types a body may be sent as.
+/// Which media types a body may be sent as. A body must say which: without a
+/// `Content-Type` it is refused, since a browser sends such a body cross-site without
+/// asking first (as it does form and `text/plain` bodies).
 #[derive(Debug, Clone, Copy)]
 pub enum MediaTypes {
-    /// `application/json` (also accepted when no `Content-Type` is sent).
+    /// `application/json`.
     Json,
     /// `application/merge-patch+json` (RFC 7396), or `application/json` for clients that
-    /// cannot set the header.
+    /// cannot set that one.
     MergePatch,
 }
 
@@ -34,8 +36,8 @@ impl MediaTypes {
 
     fn expected(self) -> &'static str {
         match self {
-            Self::Json => "application/json",
-            Self::MergePatch => "application/merge-patch+json",
+            Self::Json => "Content-Type: application/json",
+            Self::MergePatch => "Content-Type: application/merge-patch+json (or application/json)",
         }
     }
 }
@@ -48,20 +50,24 @@ pub async fn read(
     limit: usize,
     media_types: MediaTypes,
 ) -> Result<Bytes, ApiError> {
-    if let Some(content_type) = request.headers().get(header::CONTENT_TYPE) {
-        let given = content_type.to_str().unwrap_or("(not text)").to_owned();
-        let essence = given
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase();
-        if !media_types.accepts(&essence) {
-            return Err(ApiError::UnsupportedMediaType {
-                given,
-                expected: media_types.expected(),
-            });
-        }
+    let Some(content_type) = request.headers().get(header::CONTENT_TYPE) else {
+        return Err(ApiError::UnsupportedMediaType {
+            given: None,
+            expected: media_types.expected(),
+        });
+    };
+    let given = content_type.to_str().unwrap_or("(not text)").to_owned();
+    let essence = given
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    if !media_types.accepts(&essence) {
+        return Err(ApiError::UnsupportedMediaType {
+            given: Some(given),
+            expected: media_types.expected(),
+        });
     }
     let declared = request
         .headers()

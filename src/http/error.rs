@@ -235,10 +235,16 @@ pub enum ApiError {
     /// 413.
     #[error("the body is larger than the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
-    /// 415.
-    #[error("unsupported media type {given:?}; send {expected}")]
+    /// 415; `given: None` when no `Content-Type` was sent.
+    #[error(
+        "{}; send {expected}",
+        match given {
+            Some(given) => format!("unsupported media type {given:?}"),
+            None => "the body has no Content-Type".to_owned(),
+        }
+    )]
     UnsupportedMediaType {
-        given: String,
+        given: Option<String>,
         expected: &'static str,
     },
     /// 422 `VALIDATION_FAILED`.

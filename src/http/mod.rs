@@ -1,5 +1,6 @@
 //! The HTTP API: routing, authentication, and one module per resource.
 
+pub mod access;
 mod audit;
 pub mod auth;
 mod body;
@@ -10,6 +11,7 @@ mod components;
 pub mod crud;
 mod docs;
 pub mod error;
+pub mod expect;
 mod flux;
 mod health;
 mod namespaces;
@@ -17,6 +19,7 @@ pub mod openapi;
 mod preconditions;
 mod rolebindings;
 
+pub use access::{ACCESS_LOG, access_log};
 pub use body::parse_document;
 pub use clusters::ClusterBody;
 pub use components::PlatformComponentBody;
@@ -26,7 +29,6 @@ pub use rolebindings::RoleBindingBody;
 use std::future::{Ready, ready};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -51,6 +53,8 @@ pub struct AppState {
     pub snapshot: std::sync::Arc<crate::snapshot::Snapshot>,
     /// What each cluster's Flux inputs must stay within; checked on every write.
     pub limits: crate::domain::impact::FluxLimits,
+    /// Peers whose forwarding headers name the client in the access log.
+    pub trusted_proxies: crate::settings::TrustedProxies,
 }
 
 /// A handler answering 405 with the methods the path does serve.
@@ -128,17 +132,21 @@ fn new_request_id() -> String {
     format!("{prefix}{:016x}", COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
+/// The id of a request with these headers (see [`RequestId`]).
+pub fn request_id_of(headers: &actix_web::http::header::HeaderMap) -> String {
+    headers
+        .get(REQUEST_ID_HEADER)
+        .and_then(acceptable_request_id)
+        .unwrap_or_else(new_request_id)
+}
+
 /// Middleware giving every request (and its response) an id. It sits inside the access
 /// log, so the logged line carries the id even for requests refused by authentication.
 pub async fn request_id(
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let id = request
-        .headers()
-        .get(REQUEST_ID_HEADER)
-        .and_then(acceptable_request_id)
-        .unwrap_or_else(new_request_id);
+    let id = request_id_of(request.headers());
     let value = HeaderValue::from_str(&id).ok();
     request.extensions_mut().insert(RequestId(id));
     // Inner layers answer errors with responses (authentication included), so there is
@@ -151,63 +159,6 @@ pub async fn request_id(
             .insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
     }
     Ok(response)
-}
-
-/// The log target of the access log.
-pub const ACCESS_LOG: &str = "flux_catalog::access";
-
-/// Middleware writing one line per request (client, request line, status, body size,
-/// duration, user agent, request id; never a credential), and costing nothing when that
-/// log target is off.
-pub async fn access_log(
-    request: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    if !log::log_enabled!(target: ACCESS_LOG, log::Level::Info) {
-        return next.call(request).await;
-    }
-    let started = Instant::now();
-    let client = request
-        .connection_info()
-        .realip_remote_addr()
-        .unwrap_or("-")
-        .to_owned();
-    let line = format!(
-        "{} {} {:?}",
-        request.method(),
-        request.uri(),
-        request.version()
-    );
-    let agent = request
-        .headers()
-        .get(actix_web::http::header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-")
-        .to_owned();
-    let response = next.call(request).await;
-    let elapsed = started.elapsed().as_secs_f64() * 1000.0;
-    match &response {
-        Ok(response) => {
-            let size = match response.response().body().size() {
-                actix_web::body::BodySize::Sized(n) => n.to_string(),
-                _ => "-".to_owned(),
-            };
-            let id = response
-                .headers()
-                .get(REQUEST_ID_HEADER)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("-");
-            log::info!(
-                target: ACCESS_LOG,
-                "{client} \"{line}\" {} {size} {elapsed:.3}ms \"{agent}\" rid={id}",
-                response.status().as_u16()
-            );
-        }
-        Err(error) => {
-            log::info!(target: ACCESS_LOG, "{client} \"{line}\" failed: {error} {elapsed:.3}ms")
-        }
-    }
-    response
 }
 
 /// Middleware answering HEAD like GET, as RFC 9110 asks of every server: routes are GET

@@ -327,3 +327,156 @@ async fn authorization_headers_with_bytes_clients_refuse_to_send_are_refused() {
         );
     }
 }
+
+/// Two credentials in one request are ambiguous (which one counts depends on who reads
+/// the headers), so such a request is refused outright, whatever the order and even when
+/// both are valid, before anything is read or written.
+#[tokio::test]
+async fn a_request_with_two_authorization_headers_is_refused_with_400() {
+    let app = spawn_app().await;
+    app.seed_demo().await;
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("flux:{WRITE_TOKEN}"))
+    );
+    let pairs = [
+        (format!("Bearer {WRITE_TOKEN}"), "Bearer wrong".to_owned()),
+        ("Bearer wrong".to_owned(), format!("Bearer {WRITE_TOKEN}")),
+        (
+            format!("Bearer {READ_TOKEN}"),
+            format!("Bearer {WRITE_TOKEN}"),
+        ),
+        (format!("Bearer {WRITE_TOKEN}"), basic.clone()),
+    ];
+    for (first, second) in &pairs {
+        for (method, path) in [
+            (Method::GET, "/clusters"),
+            (Method::POST, "/platform_components"),
+        ] {
+            let mut request = app
+                .client
+                .request(method.clone(), app.url(path))
+                .header("authorization", first)
+                .header("authorization", second);
+            if method == Method::POST {
+                request = request.json(&component("probe", &[]));
+            }
+            let r = reply(request.send().await.unwrap()).await;
+            assert_eq!(
+                r.status, 400,
+                "{method} {path} with {first:?} and {second:?}: {}",
+                r.text
+            );
+            assert_eq!(r.code(), "INVALID_REQUEST", "{}", r.text);
+            assert_eq!(r.error_fields(), ["Authorization"], "{}", r.text);
+            assert!(
+                !r.text.contains(WRITE_TOKEN) && !r.text.contains(READ_TOKEN),
+                "the problem repeats no credential: {}",
+                r.text
+            );
+        }
+    }
+    assert_eq!(
+        app.count("platform_components").await,
+        2,
+        "nothing was written"
+    );
+}
+
+/// Sends the head of a request with `Expect: 100-continue` and returns the first answer
+/// (up to the end of its head); then, if that was `100 Continue`, sends `body` and
+/// returns the final answer's status line as well.
+async fn expect_continue(app: &TestApp, head: String, body: &'static str) -> (String, String) {
+    use std::io::{Read, Write};
+    let address = app.address.trim_start_matches("http://").to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(address).unwrap();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        stream.write_all(head.as_bytes()).unwrap();
+        let read_head = |stream: &mut std::net::TcpStream| {
+            let mut answer = Vec::new();
+            let mut byte = [0u8; 1];
+            while !answer.ends_with(b"\r\n\r\n") {
+                match stream.read(&mut byte) {
+                    Ok(1) => answer.push(byte[0]),
+                    _ => break,
+                }
+            }
+            String::from_utf8_lossy(&answer).into_owned()
+        };
+        let first = read_head(&mut stream);
+        if !first.starts_with("HTTP/1.1 100") {
+            return (first, String::new());
+        }
+        stream.write_all(body.as_bytes()).unwrap();
+        (first, read_head(&mut stream))
+    })
+    .await
+    .unwrap()
+}
+
+/// `Expect: 100-continue` asks the server whether to send the body; a request the server
+/// will refuse (no or bad credentials, a read token on a write, two credentials, a body over
+/// the limit) is answered with that refusal, never with `100 Continue`.
+#[tokio::test]
+async fn expect_100_continue_is_answered_only_after_authentication_and_the_size_check() {
+    let app = spawn_app_with(|env| {
+        env.insert("FLUX_CATALOG_HTTP__MAX_BODY_BYTES".into(), "512".into());
+    })
+    .await;
+    let body = r#"{"id": "n1"}"#;
+    let head = |authorization: &[String], length: usize| {
+        let mut head = format!(
+            "POST /namespaces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+             Content-Length: {length}\r\nExpect: 100-continue\r\n"
+        );
+        for value in authorization {
+            head.push_str(&format!("Authorization: {value}\r\n"));
+        }
+        head.push_str("\r\n");
+        head
+    };
+    let write = format!("Bearer {WRITE_TOKEN}");
+    let refused = [
+        ("no credentials", head(&[], body.len()), "401"),
+        (
+            "a wrong token",
+            head(&["Bearer wrong".into()], body.len()),
+            "401",
+        ),
+        (
+            "the read token on a write",
+            head(&[format!("Bearer {READ_TOKEN}")], body.len()),
+            "403",
+        ),
+        (
+            "two credentials",
+            head(&[write.clone(), write.clone()], body.len()),
+            "400",
+        ),
+        (
+            "a body over the limit",
+            head(std::slice::from_ref(&write), 100_000),
+            "413",
+        ),
+    ];
+    for (what, head, status) in refused {
+        let (first, _) = expect_continue(&app, head, body).await;
+        assert!(
+            first.starts_with(&format!("HTTP/1.1 {status}")),
+            "{what}: expected {status} without 100 Continue, got {first:?}"
+        );
+        assert!(
+            first.contains("application/problem+json"),
+            "{what}: {first:?}"
+        );
+    }
+    assert_eq!(app.count("namespaces").await, 0);
+
+    let (first, last) = expect_continue(&app, head(&[write], body.len()), body).await;
+    assert!(first.starts_with("HTTP/1.1 100 Continue"), "{first:?}");
+    assert!(last.starts_with("HTTP/1.1 201"), "{last:?}");
+    assert_eq!(app.count("namespaces").await, 1);
+}

@@ -766,3 +766,175 @@ async fn a_body_over_the_configured_limit_is_413_and_writes_nothing() {
         201
     );
 }
+
+/// Characters a reader cannot see or that reorder what is shown: format characters
+/// (Unicode category Cf: zero-width, bidi controls, BOM, soft hyphen) and control
+/// characters (Cc) beyond ASCII. Refused in every string that reaches Flux, so a value in
+/// a Kubernetes object reads as it is.
+#[tokio::test]
+async fn invisible_and_direction_changing_characters_are_refused_in_every_string_for_flux() {
+    let app = spawn_app().await;
+    catalog(&app).await;
+    let before = app.all_counts().await;
+    let characters = [
+        '\u{200B}',  // zero-width space
+        '\u{202E}',  // right-to-left override
+        '\u{2066}',  // left-to-right isolate
+        '\u{FEFF}',  // byte order mark
+        '\u{00AD}',  // soft hyphen
+        '\u{061C}',  // Arabic letter mark
+        '\u{E0041}', // tag latin capital letter A
+        '\u{0085}',  // next line (Cc)
+        '\u{009B}',  // control sequence introducer (Cc)
+    ];
+    let mut failures = Vec::new();
+    for c in characters {
+        let p = || component("b", &["a"]);
+        let cl = || cluster("c2", &["a"]);
+        let cases: Vec<(&str, &str, Value, &str)> = vec![
+            (
+                "/platform_components",
+                "oci_tag",
+                with(p(), "/oci_tag", json!(format!("1.0{c}"))),
+                "oci_tag",
+            ),
+            (
+                "/platform_components",
+                "component_version",
+                with(p(), "/component_version", json!(format!("1.0.0{c}-evil"))),
+                "component_version",
+            ),
+            (
+                "/platform_components",
+                "component_path",
+                with(p(), "/component_path", json!(format!("charts/{c}b"))),
+                "component_path",
+            ),
+            (
+                "/platform_components",
+                "oci_url",
+                with(
+                    p(),
+                    "/oci_url",
+                    json!(format!("oci://registry.example.com/{c}b")),
+                ),
+                "oci_url",
+            ),
+            (
+                "/clusters",
+                "override oci_tag",
+                with(
+                    cl(),
+                    "/platform_components/0",
+                    json!({"id": "a", "enabled": true, "oci_tag": format!("2{c}")}),
+                ),
+                "platform_components[0].oci_tag",
+            ),
+            (
+                "/clusters",
+                "override component_path",
+                with(
+                    cl(),
+                    "/platform_components/0",
+                    json!({"id": "a", "enabled": true, "component_path": format!("x{c}")}),
+                ),
+                "platform_components[0].component_path",
+            ),
+            (
+                "/clusters",
+                "vm_image",
+                added(cl(), "vm_image", json!(format!("ubuntu{c} 24.04"))),
+                "vm_image",
+            ),
+            (
+                "/clusters",
+                "k0s_version",
+                added(cl(), "k0s_version", json!(format!("v1.30{c}"))),
+                "k0s_version",
+            ),
+            (
+                "/rolebindings",
+                "role",
+                json!({"id": "rb2", "role": format!("view{c}")}),
+                "role",
+            ),
+            (
+                "/rolebindings",
+                "subject name",
+                json!({"id": "rb2", "role": "view", "subjects": [{"kind": "User", "name": format!("jane{c}")}]}),
+                "subjects[0].name",
+            ),
+        ];
+        for (path, what, body, field) in cases {
+            let r = app.post(path, &body).await;
+            if r.status != 422 || r.code() != "VALIDATION_FAILED" || r.error_fields() != [field] {
+                failures.push(format!(
+                    "U+{:04X} in {what}: got {} {}",
+                    c as u32, r.status, r.text
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+    assert_eq!(
+        app.all_counts().await,
+        before,
+        "a refused request wrote something"
+    );
+}
+
+/// Without a `Content-Type` a browser may send a body cross-site without a preflight; the
+/// API takes JSON only, so such a body is refused before it is read.
+#[tokio::test]
+async fn a_body_without_a_content_type_is_refused_with_415_naming_the_accepted_types() {
+    let app = spawn_app().await;
+    catalog(&app).await;
+    let before = app.all_counts().await;
+    let cases = [
+        (
+            Method::POST,
+            "/namespaces",
+            json!({"id": "n2"}),
+            "application/json",
+        ),
+        (
+            Method::PUT,
+            "/namespaces/ns",
+            json!({"labels": {"a": "b"}}),
+            "application/json",
+        ),
+        (
+            Method::PATCH,
+            "/platform_components/a",
+            json!({"oci_tag": "9.9.9"}),
+            "application/merge-patch+json",
+        ),
+    ];
+    for (method, path, body, accepted) in cases {
+        // reqwest adds no Content-Type to a plain byte body.
+        let r = reply(
+            app.request(method.clone(), path)
+                .body(body.to_string())
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(
+            r.status, 415,
+            "{method} {path} without Content-Type: {}",
+            r.text
+        );
+        assert_eq!(r.code(), "UNSUPPORTED_MEDIA_TYPE", "{}", r.text);
+        let detail = r.body["detail"].as_str().unwrap_or_default();
+        assert!(
+            detail.contains("Content-Type") && detail.contains(accepted),
+            "{method} {path}: the detail names the header and the accepted types: {detail}"
+        );
+    }
+    assert_eq!(app.all_counts().await, before);
+    assert_eq!(
+        app.get("/platform_components/a").await.body["oci_tag"],
+        "1.0.0"
+    );
+}

@@ -220,6 +220,38 @@ impl Server {
         (status, body)
     }
 
+    /// Sends `request` byte for byte and returns the whole answer.
+    pub fn raw(&self, request: &[u8]) -> String {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        stream.write_all(request).unwrap();
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        String::from_utf8_lossy(&answer).into_owned()
+    }
+
+    /// The access log line of the request with id `rid` (its text after the log prefix),
+    /// waiting a little for it to be written.
+    pub fn access_line(&self, rid: &str) -> String {
+        let marker = format!(" rid={rid}");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let log = self.log();
+            if let Some(line) = log.lines().find(|l| l.ends_with(&marker)) {
+                return line
+                    .split_once("flux_catalog::access] ")
+                    .unwrap_or_else(|| panic!("not an access log line: {line}"))
+                    .1
+                    .to_owned();
+            }
+            assert!(Instant::now() < deadline, "no line for {rid}:\n{log}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Waits for `/ready`, as a Kubernetes readiness probe would: the snapshot is loaded.
     fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -530,6 +562,181 @@ async fn the_access_log_has_a_line_per_request_and_never_a_token() {
     assert!(line.contains("ms"), "the duration is logged: {line}");
     assert!(log.contains("\"GET /clusters HTTP/1.1\" 401"), "{log}");
     for secret in [READ_TOKEN, WRITE_TOKEN, "a-wrong-token-value"] {
+        assert!(!log.contains(secret), "the log contains {secret}:\n{log}");
+    }
+}
+
+/// The fields of an access log line: words, and quoted strings whose `\"` and `\\` are
+/// escapes. Panics on a quote that is not closed.
+fn access_fields(line: &str) -> Vec<String> {
+    let mut fields = Vec::new();
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            ' ' => {}
+            '"' => {
+                let mut field = String::from('"');
+                loop {
+                    match chars.next() {
+                        Some('\\') => {
+                            field.push('\\');
+                            field.push(chars.next().expect("an escape is complete"));
+                        }
+                        Some('"') => break,
+                        Some(c) => field.push(c),
+                        None => panic!("unclosed quote in {line}"),
+                    }
+                }
+                field.push('"');
+                fields.push(field);
+            }
+            c => {
+                let mut field = String::from(c);
+                while let Some(c) = chars.next_if(|c| *c != ' ') {
+                    field.push(c);
+                }
+                fields.push(field);
+            }
+        }
+    }
+    fields
+}
+
+/// Starts the binary with the test database and `env` set.
+fn start_with(db: &TestDatabase, env: &[(&str, &str)]) -> Server {
+    let mut c = command(&[]);
+    c.env("DATABASE_URL", &db.connection_string);
+    for (name, value) in env {
+        c.env(name, value);
+    }
+    Server::start(c)
+}
+
+/// A client can write anything into `X-Forwarded-For`; only a configured proxy's word
+/// counts, and then the right-most address that is not a proxy's is the client.
+#[tokio::test]
+async fn the_access_log_names_the_peer_and_believes_forwarding_headers_only_from_trusted_proxies() {
+    let forged = "evil\" \"GET /audit-x HTTP/1.1\" 200";
+    let db = TestDatabase::create().await;
+    let client = reqwest::Client::new();
+    let get = |server: &Server, rid: &str, forwarded_for: &str| {
+        client
+            .get(server.url("/clusters"))
+            .bearer_auth(READ_TOKEN)
+            .header("x-request-id", rid)
+            .header("x-forwarded-for", forwarded_for)
+            .send()
+    };
+
+    let direct = start_with(&db, &[]);
+    get(&direct, "direct-1", forged).await.unwrap();
+    get(&direct, "direct-2", "198.51.100.7").await.unwrap();
+    for rid in ["direct-1", "direct-2"] {
+        let line = direct.access_line(rid);
+        assert!(
+            line.starts_with("127.0.0.1 \"GET /clusters HTTP/1.1\" 200 "),
+            "without trusted proxies the peer is the client: {line}"
+        );
+    }
+    assert!(!direct.log().contains("/audit-x"), "{}", direct.log());
+    drop(direct);
+
+    let proxied = start_with(
+        &db,
+        &[(
+            "FLUX_CATALOG_HTTP__TRUSTED_PROXIES",
+            "127.0.0.1, 10.0.0.0/8",
+        )],
+    );
+    get(&proxied, "proxied-1", "198.51.100.7, 203.0.113.9, 10.1.2.3")
+        .await
+        .unwrap();
+    get(&proxied, "proxied-2", forged).await.unwrap();
+    let line = proxied.access_line("proxied-1");
+    assert!(
+        line.starts_with("203.0.113.9 \"GET /clusters HTTP/1.1\" 200 "),
+        "the right-most address that is not a trusted proxy: {line}"
+    );
+    let line = proxied.access_line("proxied-2");
+    assert!(
+        line.starts_with("127.0.0.1 \"GET /clusters HTTP/1.1\" 200 "),
+        "what is not an address is not believed: {line}"
+    );
+    assert!(!proxied.log().contains("/audit-x"), "{}", proxied.log());
+}
+
+/// Quotes, backslashes and bytes outside printable ASCII in what a client sends are
+/// escaped, so every request is one line of the same seven fields.
+#[tokio::test]
+async fn the_access_log_escapes_what_clients_write_so_a_request_is_one_line_of_fixed_fields() {
+    let db = TestDatabase::create().await;
+    let server = start_with(&db, &[]);
+    let client = reqwest::Client::new();
+    client
+        .get(server.url("/clusters"))
+        .bearer_auth(READ_TOKEN)
+        .header("x-request-id", "agent-1")
+        .header("user-agent", "x\" 200 0 0.1ms \"forged\\")
+        .send()
+        .await
+        .unwrap();
+    let answer = server.raw(
+        format!(
+            "GET /clusters HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {READ_TOKEN}\r\n\
+             X-Request-Id: agent-2\r\nUser-Agent: zo\u{eb}\t\u{202e}\r\n\
+             Connection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+
+    let line = server.access_line("agent-1");
+    let fields = access_fields(&line);
+    assert_eq!(fields.len(), 7, "{line}: {fields:?}");
+    assert_eq!(fields[1], "\"GET /clusters HTTP/1.1\"", "{line}");
+    assert_eq!(fields[2], "200", "{line}");
+    assert_eq!(fields[5], r#""x\" 200 0 0.1ms \"forged\\""#, "{line}");
+
+    let line = server.access_line("agent-2");
+    let fields = access_fields(&line);
+    assert_eq!(fields.len(), 7, "{line}: {fields:?}");
+    assert_eq!(fields[5], r#""zo\xc3\xab\x09\xe2\x80\xae""#, "{line}");
+}
+
+/// Clients sometimes put a token in the query (`?access_token=`) or in the URL's userinfo;
+/// they get 401, and the log shows neither.
+#[tokio::test]
+async fn the_access_log_never_shows_query_values_or_userinfo() {
+    let db = TestDatabase::create().await;
+    let server = start_with(&db, &[]);
+    let r = reply(
+        reqwest::Client::new()
+            .get(server.url("/clusters?limit=5&access_token=query-secret-1"))
+            .header("x-request-id", "query-1")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    let answer = server.raw(
+        format!(
+            "GET http://flux:userinfo-secret-2@127.0.0.1:{}/clusters?userinfo-secret-3 HTTP/1.1\r\n\
+             Host: 127.0.0.1\r\nX-Request-Id: userinfo-1\r\nConnection: close\r\n\r\n",
+            server.port
+        )
+        .as_bytes(),
+    );
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    let line = server.access_line("query-1");
+    assert!(
+        line.contains("\"GET /clusters?limit=<redacted>&access_token=<redacted> HTTP/1.1\" 401 "),
+        "{line}"
+    );
+    let line = server.access_line("userinfo-1");
+    assert!(line.contains("\"GET http://127.0.0.1:"), "{line}");
+    let log = server.log();
+    for secret in ["query-secret-1", "userinfo-secret-2", "userinfo-secret-3"] {
         assert!(!log.contains(secret), "the log contains {secret}:\n{log}");
     }
 }
