@@ -22,14 +22,13 @@ use actix_web::{HttpMessage, ResponseError, web};
 use super::error::ApiError;
 use super::{AppState, access, auth};
 
-/// Paths that need no credential (see `http::configure`), after folding slashes as
-/// `normalize_path` does.
+/// Whether `path`, with slashes folded as `normalize_path` does, is one of
+/// [`super::PUBLIC_PATHS`].
 fn is_public(path: &str) -> bool {
     let folded: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    matches!(
-        folded.as_slice(),
-        ["health"] | ["ready"] | ["openapi.yaml"] | ["openapi.json"]
-    )
+    super::PUBLIC_PATHS
+        .iter()
+        .any(|public| public.trim_start_matches('/') == folded.join("/") && folded.len() == 1)
 }
 
 /// What a request announcing a body must pass before the server asks for the body.

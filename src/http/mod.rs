@@ -70,14 +70,22 @@ fn get_only(path: &str) -> actix_web::Resource {
     web::resource(path).default_service(web::to(not_allowed("GET, HEAD", false)))
 }
 
-/// Registers every route. Probes and the OpenAPI document are public; everything else needs
-/// a token.
+/// The paths that need no credential: the probes and the OpenAPI document. Everything else
+/// needs a token (also checked before `100 Continue`, see [`expect`]).
+pub const PUBLIC_PATHS: [&str; 4] = ["/health", "/ready", "/openapi.yaml", "/openapi.json"];
+
+/// Registers every route: [`PUBLIC_PATHS`] without a token, everything else behind it.
 pub fn configure(config: &mut web::ServiceConfig, mode: Mode) {
-    config
-        .service(get_only("/health").route(web::get().to(health::health)))
-        .service(get_only("/ready").route(web::get().to(health::ready)))
-        .service(get_only("/openapi.yaml").route(web::get().to(openapi::yaml)))
-        .service(get_only("/openapi.json").route(web::get().to(openapi::json)));
+    for path in PUBLIC_PATHS {
+        let route = match path {
+            "/health" => web::get().to(health::health),
+            "/ready" => web::get().to(health::ready),
+            "/openapi.yaml" => web::get().to(openapi::yaml),
+            "/openapi.json" => web::get().to(openapi::json),
+            other => unreachable!("{other} has no handler"),
+        };
+        config.service(get_only(path).route(route));
+    }
 
     config.service(
         web::scope("")
