@@ -2,14 +2,13 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand, ValueEnum};
 
 use flux_catalog::http::{self, catalog_document};
 use flux_catalog::settings::{self, CONFIG_FILE_VARIABLE, Settings};
-use flux_catalog::startup::{self, Application, Database};
+use flux_catalog::startup::{self, Database};
 use flux_catalog::storage::Existing;
 
 #[derive(Parser)]
@@ -97,91 +96,7 @@ async fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
     let settings = settings(config)?;
     settings.require_tokens()?;
     log::info!("effective configuration: {settings:?}");
-    // The port first, so a busy one fails before any database work.
-    let listener = startup::bind(settings.listen_addr)?;
-    let database = Database::open(&settings).await?;
-    let outcome = async {
-        let application = Application::build_on(listener, &settings, database.store.clone())?;
-        log::info!(
-            "flux-catalog {} serving in {} mode on {} (port {})",
-            env!("CARGO_PKG_VERSION"),
-            settings.api_mode,
-            settings.listen_addr,
-            application.port()
-        );
-        let server = application.handle();
-        let stop_requested = startup::StopRequest::default();
-        tokio::spawn(startup::stop_on_signals(
-            server.clone(),
-            settings.http.shutdown_timeout,
-            stop_requested.clone(),
-        ));
-        // Writes would fail forever while /health says 200: better to stop and let the
-        // supervisor start us (and the embedded server) again.
-        let database_gone = Arc::new(std::sync::OnceLock::new());
-        tokio::spawn({
-            let exited = database.unexpected_exit();
-            let (server, gone) = (server.clone(), database_gone.clone());
-            async move {
-                let exit = exited.await;
-                log::error!(
-                    "the embedded PostgreSQL ended: {exit}; stopping so that flux-catalog \
-                     (and it) can be started again\n{}",
-                    exit.log_tail
-                );
-                let _ = gone.set(exit.to_string());
-                server.stop(true).await;
-            }
-        });
-        // The database may arrive after us: /health answers meanwhile, /ready says why not.
-        let snapshot = application.snapshot();
-        let run = application.run_until_stopped();
-        tokio::pin!(run);
-        let prepared = tokio::select! {
-            served = &mut run => {
-                // Stopped (by a signal, or the embedded server's end) before the database
-                // was ready.
-                served?;
-                log_stopped(&stop_requested, settings.http.shutdown_timeout);
-                if let Some(exit) = database_gone.get() {
-                    anyhow::bail!("the embedded PostgreSQL ended: {exit}");
-                }
-                return Ok(());
-            }
-            prepared = startup::prepare(&settings, &database, &snapshot) => prepared,
-        };
-        if let Err(error) = prepared {
-            // The server future must keep running for the stop to complete.
-            let ((), served) = tokio::join!(server.stop(true), &mut run);
-            served?;
-            return Err(error);
-        }
-        run.await?;
-        log_stopped(&stop_requested, settings.http.shutdown_timeout);
-        if let Some(exit) = database_gone.get() {
-            anyhow::bail!("the embedded PostgreSQL ended: {exit}");
-        }
-        anyhow::Ok(())
-    }
-    .await;
-    database.close().await;
-    outcome
-}
-
-/// The last line of a server's log: why it stopped and how long draining took.
-fn log_stopped(requested: &startup::StopRequest, timeout: Duration) {
-    match requested.get() {
-        Some((signal, at)) if at.elapsed() >= timeout => log::warn!(
-            "stopped serving: the shutdown timeout ({} s after {signal}) passed; requests \
-             still in flight were cut off",
-            timeout.as_secs()
-        ),
-        Some((signal, at)) => log::info!(
-            "stopped serving: in-flight requests finished {:.1} s after {signal}",
-            at.elapsed().as_secs_f64()
-        ),
-        None => log::info!("stopped serving"),
-    }
+    startup::serve(&settings).await
 }
 
 /// How long the one-shot commands wait for a database that is not there yet.

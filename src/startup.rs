@@ -259,6 +259,102 @@ pub async fn prepare(
     Ok(())
 }
 
+/// `flux-catalog serve`: binds, opens the database, serves until a signal (or the embedded
+/// database's end) stops it, and closes the database.
+pub async fn serve(settings: &Settings) -> anyhow::Result<()> {
+    // The port first, so a busy one fails before any database work.
+    let listener = bind(settings.listen_addr)?;
+    let database = Database::open(settings).await?;
+    let outcome = serve_on(listener, settings, &database).await;
+    database.close().await;
+    outcome
+}
+
+async fn serve_on(
+    listener: TcpListener,
+    settings: &Settings,
+    database: &Database,
+) -> anyhow::Result<()> {
+    let application = Application::build_on(listener, settings, database.store.clone())?;
+    log::info!(
+        "flux-catalog {} serving in {} mode on {} (port {})",
+        env!("CARGO_PKG_VERSION"),
+        settings.api_mode,
+        settings.listen_addr,
+        application.port()
+    );
+    let server = application.handle();
+    let stop_requested = StopRequest::default();
+    tokio::spawn(stop_on_signals(
+        server.clone(),
+        settings.http.shutdown_timeout,
+        stop_requested.clone(),
+    ));
+    let database_gone = stop_if_embedded_database_ends(database, server.clone());
+    // The database may arrive after us: /health answers meanwhile, /ready says why not.
+    let snapshot = application.snapshot();
+    let run = application.run_until_stopped();
+    tokio::pin!(run);
+    let served = tokio::select! {
+        // Stopped (by a signal, or the embedded server's end) before the database was ready.
+        served = &mut run => served,
+        prepared = prepare(settings, database, &snapshot) => {
+            if let Err(error) = prepared {
+                // The server future must keep running for the stop to complete.
+                let ((), served) = tokio::join!(server.stop(true), &mut run);
+                served?;
+                return Err(error);
+            }
+            run.await
+        }
+    };
+    served?;
+    log_stopped(&stop_requested, settings.http.shutdown_timeout);
+    match database_gone.get() {
+        Some(exit) => anyhow::bail!("the embedded PostgreSQL ended: {exit}"),
+        None => Ok(()),
+    }
+}
+
+/// Writes would fail forever while `/health` says 200: when the embedded server ends by
+/// itself, the server stops (and the process exits non-zero) so that the supervisor starts
+/// both again. The returned cell says why, once it happened.
+fn stop_if_embedded_database_ends(
+    database: &Database,
+    server: ServerHandle,
+) -> Arc<std::sync::OnceLock<String>> {
+    let gone = Arc::new(std::sync::OnceLock::new());
+    let exited = database.unexpected_exit();
+    let noted = gone.clone();
+    tokio::spawn(async move {
+        let exit = exited.await;
+        log::error!(
+            "the embedded PostgreSQL ended: {exit}; stopping so that flux-catalog (and it) \
+             can be started again\n{}",
+            exit.log_tail
+        );
+        let _ = noted.set(exit.to_string());
+        server.stop(true).await;
+    });
+    gone
+}
+
+/// The last line of a server's log: why it stopped and how long draining took.
+fn log_stopped(requested: &StopRequest, timeout: Duration) {
+    match requested.get() {
+        Some((signal, at)) if at.elapsed() >= timeout => log::warn!(
+            "stopped serving: the shutdown timeout ({} s after {signal}) passed; requests \
+             still in flight were cut off",
+            timeout.as_secs()
+        ),
+        Some((signal, at)) => log::info!(
+            "stopped serving: in-flight requests finished {:.1} s after {signal}",
+            at.elapsed().as_secs_f64()
+        ),
+        None => log::info!("stopped serving"),
+    }
+}
+
 /// Binds `LISTEN_ADDR` before any database work, so a busy port fails at once.
 pub fn bind(address: SocketAddr) -> anyhow::Result<TcpListener> {
     TcpListener::bind(address).with_context(|| format!("cannot listen on {address} (LISTEN_ADDR)"))
