@@ -16,15 +16,6 @@ pub struct ComponentFilter {
     pub component_version: Option<String>,
 }
 
-/// The catalog entries with these ids (those that exist).
-pub(super) async fn find_many(
-    client: &impl GenericClient,
-    ids: &[&str],
-) -> Result<Vec<PlatformComponent>, StoreError> {
-    let found = super::find_many::<PlatformComponent>(client, ids).await?;
-    Ok(found.into_iter().map(|v| v.value).collect())
-}
-
 /// The whole catalog, for rules over all of it.
 async fn find_every(client: &impl GenericClient) -> Result<Vec<PlatformComponent>, StoreError> {
     let sql = format!("{} order by id", PlatformComponent::SELECT);

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use deadpool_postgres::GenericClient;
 
-use super::{StoreError, clusters, components, namespaces, rolebindings};
-use crate::domain::Cluster;
+use super::{Resource, StoreError, clusters};
 use crate::domain::impact::{FluxView, References};
+use crate::domain::{Cluster, Namespace, PlatformComponent, RoleBinding};
 
 /// The clusters a write reaches, with the catalog entries they reference, read inside the
 /// write's transaction.
@@ -87,24 +87,23 @@ async fn references_of(
         namespaces.extend(cluster.namespaces.iter().map(|n| n.as_str()));
         rolebindings.extend(cluster.rolebindings.iter().map(|r| r.as_str()));
     }
-    fn ids(set: BTreeSet<&str>) -> Vec<&str> {
-        set.into_iter().collect()
-    }
     Ok(References {
-        components: components::find_many(client, &ids(components))
-            .await?
-            .into_iter()
-            .map(|c| (c.id.clone(), c))
-            .collect(),
-        namespaces: namespaces::find_many(client, &ids(namespaces))
-            .await?
-            .into_iter()
-            .map(|n| (n.id.clone(), n))
-            .collect(),
-        rolebindings: rolebindings::find_many(client, &ids(rolebindings))
-            .await?
-            .into_iter()
-            .map(|r| (r.id.clone(), r))
-            .collect(),
+        components: entries(client, components, |c: &PlatformComponent| c.id.clone()).await?,
+        namespaces: entries(client, namespaces, |n: &Namespace| n.id.clone()).await?,
+        rolebindings: entries(client, rolebindings, |r: &RoleBinding| r.id.clone()).await?,
     })
+}
+
+/// The entries of one kind with these ids (those that exist), by id.
+async fn entries<R: Resource, K: Ord>(
+    client: &impl GenericClient,
+    ids: BTreeSet<&str>,
+    key: impl Fn(&R) -> K,
+) -> Result<BTreeMap<K, R>, StoreError> {
+    let ids: Vec<&str> = ids.into_iter().collect();
+    Ok(super::find_many::<R>(client, &ids)
+        .await?
+        .into_iter()
+        .map(|found| (key(&found.value), found.value))
+        .collect())
 }

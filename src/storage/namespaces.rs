@@ -17,14 +17,6 @@ fn json(map: &BTreeMap<String, String>) -> Value {
     )
 }
 
-pub(super) async fn find_many(
-    client: &impl GenericClient,
-    ids: &[&str],
-) -> Result<Vec<Namespace>, StoreError> {
-    let found = super::find_many::<Namespace>(client, ids).await?;
-    Ok(found.into_iter().map(|v| v.value).collect())
-}
-
 impl Resource for Namespace {
     const KIND: Kind = Kind::Namespace;
     const TABLE: &'static str = "namespaces";

@@ -22,14 +22,6 @@ fn subjects_json(binding: &RoleBinding) -> Value {
     serde_json::to_value(&binding.subjects).expect("subjects serialise to JSON")
 }
 
-pub(super) async fn find_many(
-    client: &impl GenericClient,
-    ids: &[&str],
-) -> Result<Vec<RoleBinding>, StoreError> {
-    let found = super::find_many::<RoleBinding>(client, ids).await?;
-    Ok(found.into_iter().map(|v| v.value).collect())
-}
-
 impl Resource for RoleBinding {
     const KIND: Kind = Kind::RoleBinding;
     const TABLE: &'static str = "rolebindings";

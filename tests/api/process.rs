@@ -202,35 +202,37 @@ impl Server {
         Server { child, port, log }
     }
 
-    /// The status line and body of a plain `GET path`.
+    /// `GET path` with the read token, as Flux asks.
+    pub async fn read(&self, path: &str) -> crate::helpers::Reply {
+        reply(
+            reqwest::Client::new()
+                .get(self.url(path))
+                .bearer_auth(READ_TOKEN)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    /// The status and body of a plain `GET path`.
     pub fn get(&self, path: &str) -> (u16, String) {
-        use std::io::{Read, Write};
-        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        stream
-            .write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())
-            .unwrap();
-        let mut answer = String::new();
-        stream.read_to_string(&mut answer).unwrap();
-        let status = answer
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let body = answer.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
-        (status, body)
+        status_and_body(&self.raw(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes()))
     }
 
     /// Sends `request` byte for byte and returns the whole answer.
     pub fn raw(&self, request: &[u8]) -> String {
+        self.try_raw(request).unwrap()
+    }
+
+    fn try_raw(&self, request: &[u8]) -> std::io::Result<String> {
         use std::io::{Read, Write};
-        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
-        stream.write_all(request).unwrap();
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.port))?;
+        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+        stream.write_all(request)?;
         let mut answer = Vec::new();
         let _ = stream.read_to_end(&mut answer);
-        String::from_utf8_lossy(&answer).into_owned()
+        Ok(String::from_utf8_lossy(&answer).into_owned())
     }
 
     /// The access log line of the request with id `rid` (its text after the log prefix),
@@ -256,14 +258,9 @@ impl Server {
     fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let ready =
-                std::net::TcpStream::connect(("127.0.0.1", self.port)).and_then(|mut stream| {
-                    use std::io::{Read, Write};
-                    stream.write_all(b"GET /ready HTTP/1.0\r\n\r\n")?;
-                    let mut answer = String::new();
-                    stream.read_to_string(&mut answer)?;
-                    Ok(answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200"))
-                });
+            let ready = self
+                .try_raw(b"GET /ready HTTP/1.0\r\n\r\n")
+                .map(|answer| status_and_body(&answer).0 == 200);
             if matches!(ready, Ok(true)) {
                 return;
             }
@@ -312,6 +309,17 @@ impl Server {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+/// The status and body of an HTTP answer.
+fn status_and_body(answer: &str) -> (u16, String) {
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
+    (status, body)
 }
 
 impl Drop for Server {
@@ -471,15 +479,7 @@ async fn the_embedded_default_keeps_its_data_across_restarts_and_stops_with_the_
         "{}",
         second.log()
     );
-    let r = reply(
-        client
-            .get(second.url("/namespaces/kept"))
-            .bearer_auth(READ_TOKEN)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let r = second.read("/namespaces/kept").await;
     assert_eq!(r.status, 200, "the data survived the restart: {}", r.text);
     for (path, field, edited) in [
         (
@@ -489,33 +489,16 @@ async fn the_embedded_default_keeps_its_data_across_restarts_and_stops_with_the_
         ),
         ("/clusters/demo-prod-01", "node_count", json!(42)),
     ] {
-        let r = reply(
-            client
-                .get(second.url(path))
-                .bearer_auth(READ_TOKEN)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let r = second.read(path).await;
         assert_eq!(
             r.body[field], edited,
             "the seed file undid the edit of {path}: {}",
             r.text
         );
     }
-    let r = reply(
-        client
-            .get(
-                second
-                    .url("/api/v2/flux/clusters/demo-prod-01.k8s.example.com/platform-components"),
-            )
-            .bearer_auth(READ_TOKEN)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let r = second
+        .read("/api/v2/flux/clusters/demo-prod-01.k8s.example.com/platform-components")
+        .await;
     assert_eq!(r.body["inputs"].as_array().unwrap().len(), 7);
     drop(second);
     std::fs::remove_dir_all(dir).ok();
@@ -853,19 +836,9 @@ async fn a_database_arriving_late_is_waited_for() {
             .unwrap()
             .unwrap();
     server.wait_ready();
-    let client = reqwest::Client::new();
-    let r = reply(
-        client
-            .get(
-                server
-                    .url("/api/v2/flux/clusters/demo-prod-01.k8s.example.com/platform-components"),
-            )
-            .bearer_auth(READ_TOKEN)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let r = server
+        .read("/api/v2/flux/clusters/demo-prod-01.k8s.example.com/platform-components")
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["inputs"].as_array().unwrap().len(), 7, "seeded");
     server.terminate();
