@@ -24,7 +24,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
 #
 # The image has no PostgreSQL: DATABASE_URL is required here. Without it flux-catalog would
 # try to start an embedded PostgreSQL from the machine's installation, and there is none.
-# AUTH_TOKEN is required to serve; see README.md, Configuration, for every setting.
+# AUTH_TOKEN is required to serve; see docs/configuration.md for every setting.
 FROM gcr.io/distroless/cc-debian12:nonroot
 LABEL org.opencontainers.image.title="flux-catalog" \
       org.opencontainers.image.description="Catalog of platform components and clusters, served to Flux Operator's ExternalService input providers" \

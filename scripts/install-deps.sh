@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure this machine has what flux-catalog and its tests need beyond Rust: the PostgreSQL
 # server binaries (initdb, postgres), from which the service and the tests start their own
-# private server; curl, with which a test runs the README's examples; and Python with venv,
+# private server; curl, with which a test runs the documented examples; and Python with venv,
 # in which the API fuzzer (schemathesis) is installed. Installs Debian's packages when
 # something is missing.
 set -euo pipefail

@@ -724,12 +724,12 @@ async fn the_access_log_never_shows_query_values_or_userinfo() {
     }
 }
 
-/// Every curl command of the README's "Calling it" section, run in order against a server
-/// loaded with the demo catalog, answers below 400.
+/// Every curl command of the "Calling it" section of the API documentation, run in order
+/// against a server loaded with the demo catalog, answers below 400.
 #[tokio::test]
-async fn the_readme_examples_work() {
+async fn the_documented_examples_work() {
     let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/api.md")).unwrap();
     let start = readme.find("## Calling it").expect("a Calling it section");
     let end = readme[start..].find("\n## ").map(|i| start + i).unwrap();
     let mut examples = String::new();
@@ -779,7 +779,7 @@ curl() {{
     let _ = std::fs::remove_file(&body);
     assert!(
         output.status.success(),
-        "a README example failed:\n{}{}",
+        "a documented example failed:\n{}{}",
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
