@@ -279,6 +279,7 @@ async fn delete_removes_the_cluster_and_its_references_but_not_the_catalog() {
         at_revision(full_cluster(), 1),
         "the deleted cluster at its last revision"
     );
+    assert_eq!(app.get("/clusters/prod-eu-1").await.status, 404);
     for table in [
         "clusters",
         "cluster_platform_components",
