@@ -65,6 +65,8 @@ pub struct Settings {
     pub snapshot: SnapshotSettings,
     /// What every cluster's Flux inputs must stay within; writes that break it are refused.
     pub flux: crate::domain::impact::FluxLimits,
+    /// `/metrics` needs the read token.
+    pub metrics_require_token: bool,
     /// Keys that were set but mean nothing here, for a warning.
     pub unknown_keys: Vec<String>,
 }
@@ -101,7 +103,27 @@ pub struct HttpSettings {
     pub shutdown_timeout: Duration,
     /// Reverse proxies whose `X-Forwarded-For`/`Forwarded` headers the access log believes.
     pub trusted_proxies: TrustedProxies,
+    /// Connections served at once, over all workers; more wait in the listen backlog.
+    pub max_connections: usize,
+    /// A connection whose response makes no progress for this long (a client that stopped
+    /// reading) is closed.
+    pub send_timeout: Duration,
+    /// How long a request body may take to arrive in full; then 408 and the connection closes.
+    pub body_timeout: Duration,
+    /// Writes (dry runs included) processed at once; more wait up to the database's
+    /// `wait_timeout`, then get 503.
+    pub max_concurrent_writes: usize,
+    /// Requests with more header fields are refused with 431.
+    pub max_header_count: usize,
+    /// Requests whose header fields (names and values) add up to more are refused with 431.
+    pub max_header_bytes: usize,
+    /// Request bodies nested deeper (objects and arrays) are refused with 400.
+    pub max_json_depth: usize,
 }
+
+/// The most header fields the HTTP library parses at all: `http.max_header_count` can only
+/// be lower.
+pub const HEADER_COUNT_CEILING: usize = 96;
 
 /// The networks of the reverse proxies in front of the server. Forwarding headers are
 /// believed only from a peer in one of them: anyone else can write anything there.
@@ -156,6 +178,12 @@ struct RawSettings {
     http: RawHttp,
     flux: RawFlux,
     snapshot: RawSnapshot,
+    metrics: RawMetrics,
+}
+
+#[derive(Deserialize)]
+struct RawMetrics {
+    require_token: bool,
 }
 
 #[derive(Deserialize)]
@@ -189,6 +217,13 @@ struct RawHttp {
     workers: usize,
     shutdown_timeout_secs: u64,
     trusted_proxies: Vec<String>,
+    max_connections: usize,
+    send_timeout_ms: u64,
+    body_timeout_ms: u64,
+    max_concurrent_writes: usize,
+    max_header_count: usize,
+    max_header_bytes: usize,
+    max_json_depth: usize,
 }
 
 /// Environment variables with the API reference's names, and the keys they set.
@@ -221,7 +256,7 @@ fn sources_of(key: &str) -> String {
 
 /// Every setting and what it does, for `serve --help` and the documentation; a test checks
 /// it against the settings' types and defaults.
-pub const DESCRIPTIONS: [(&str, &str); 23] = [
+pub const DESCRIPTIONS: [(&str, &str); 31] = [
     (
         "api_mode",
         "read-only (Flux endpoints and reads) or crud (also writes)",
@@ -284,10 +319,42 @@ pub const DESCRIPTIONS: [(&str, &str); 23] = [
         "reverse proxies (IPs or CIDR networks, comma-separated) whose X-Forwarded-For the access log believes",
     ),
     (
+        "http.max_connections",
+        "connections served at once; more wait to be accepted",
+    ),
+    (
+        "http.send_timeout_ms",
+        "a response that makes no progress this long (a client not reading) closes its connection",
+    ),
+    (
+        "http.body_timeout_ms",
+        "how long a request body may take to arrive; then 408",
+    ),
+    (
+        "http.max_concurrent_writes",
+        "writes and dry runs processed at once; more wait up to database.wait_timeout_ms, then 503",
+    ),
+    (
+        "http.max_header_count",
+        "requests with more header fields get 431 (at most 96)",
+    ),
+    (
+        "http.max_header_bytes",
+        "requests whose header fields add up to more bytes get 431",
+    ),
+    (
+        "http.max_json_depth",
+        "request bodies nested deeper get 400",
+    ),
+    (
         "snapshot.poll_interval_ms",
         "how often the snapshot checks the database besides notifications",
     ),
     ("snapshot.check_timeout_ms", "how long that check may take"),
+    (
+        "metrics.require_token",
+        "whether /metrics needs the read token (default: no token)",
+    ),
     (
         "flux.max_inputs",
         "most inputs one cluster may have on an endpoint",
@@ -373,6 +440,7 @@ impl Settings {
                 check_timeout: Duration::from_millis(raw.snapshot.check_timeout_ms.max(10)),
             },
             flux: flux_limits(raw.flux)?,
+            metrics_require_token: raw.metrics.require_token,
             unknown_keys,
         })
     }
@@ -494,6 +562,32 @@ impl HttpSettings {
             shutdown_timeout: Duration::from_secs(raw.shutdown_timeout_secs),
             trusted_proxies: TrustedProxies::parse(&raw.trusted_proxies)
                 .map_err(|e| invalid("http.trusted_proxies", e))?,
+            max_connections: positive("http.max_connections", raw.max_connections)?,
+            send_timeout: Duration::from_millis(positive(
+                "http.send_timeout_ms",
+                raw.send_timeout_ms,
+            )?),
+            body_timeout: Duration::from_millis(positive(
+                "http.body_timeout_ms",
+                raw.body_timeout_ms,
+            )?),
+            max_concurrent_writes: positive(
+                "http.max_concurrent_writes",
+                raw.max_concurrent_writes,
+            )?,
+            max_header_count: match positive("http.max_header_count", raw.max_header_count)? {
+                n if n > HEADER_COUNT_CEILING => {
+                    return Err(invalid(
+                        "http.max_header_count",
+                        format!(
+                            "must be at most {HEADER_COUNT_CEILING}, the HTTP library's own limit"
+                        ),
+                    ));
+                }
+                n => n,
+            },
+            max_header_bytes: positive("http.max_header_bytes", raw.max_header_bytes)?,
+            max_json_depth: positive("http.max_json_depth", raw.max_json_depth)?,
         })
     }
 }
@@ -522,8 +616,16 @@ fn layers(
         .set_default("http.workers", 0)?
         .set_default("http.shutdown_timeout_secs", 30)?
         .set_default("http.trusted_proxies", Vec::<String>::new())?
+        .set_default("http.max_connections", 4096)?
+        .set_default("http.send_timeout_ms", 15_000)?
+        .set_default("http.body_timeout_ms", 30_000)?
+        .set_default("http.max_concurrent_writes", 4)?
+        .set_default("http.max_header_count", 64)?
+        .set_default("http.max_header_bytes", 16 * 1024)?
+        .set_default("http.max_json_depth", 64)?
         .set_default("snapshot.poll_interval_ms", 1000)?
         .set_default("snapshot.check_timeout_ms", 1000)?
+        .set_default("metrics.require_token", false)?
         .set_default("flux.max_inputs", 100)?
         .set_default("flux.max_response_bytes", 900 * 1024)?;
     if let Some(path) = config_file {

@@ -25,6 +25,7 @@ use tokio_postgres::AsyncMessage;
 use crate::domain::Cluster;
 use crate::domain::impact::FluxView;
 use crate::domain::merge::{ClusterInput, FluxInputs};
+use crate::metrics::Metrics;
 use crate::storage::changes::{CHANGES_CHANNEL, ClusterBatch, FleetUpdate};
 use crate::storage::connect::Connector;
 use crate::storage::{Store, StoreError};
@@ -217,13 +218,36 @@ pub struct Snapshot {
     syncing: tokio::sync::Mutex<()>,
     check_timeout: Duration,
     empty_fleet: Arc<Encoded>,
+    metrics: Arc<Metrics>,
 }
 
 const NOT_LOADED: i64 = -1;
 
+/// Why the snapshot catches up: a label of `flux_catalog_snapshot_rebuilds_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    /// The database announced a change.
+    Notification,
+    /// The periodic check found one (a standby, or a lost announcement).
+    Poll,
+    /// This server wrote it and catches up before answering.
+    Write,
+}
+
+impl Cause {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Notification => "notification",
+            Self::Poll => "poll",
+            Self::Write => "write",
+        }
+    }
+}
+
 impl Snapshot {
-    pub fn new(store: Store, check_timeout: Duration) -> Arc<Self> {
+    pub fn new(store: Store, check_timeout: Duration, metrics: Arc<Metrics>) -> Arc<Self> {
         Arc::new(Self {
+            metrics,
             store,
             contents: RwLock::new(None),
             version: AtomicI64::new(NOT_LOADED),
@@ -354,17 +378,20 @@ impl Snapshot {
 
     /// Brings the snapshot up to the database's latest committed change: everything on the
     /// first call, then only the clusters changed since.
-    pub async fn sync(&self) -> Result<(), StoreError> {
+    pub async fn sync(&self, cause: Cause) -> Result<(), StoreError> {
         let _one_at_a_time = self.syncing.lock().await;
-        let result = self.catch_up().await;
+        let result = self.catch_up(cause).await;
         match &result {
             Ok(()) => self.mark_synced(),
-            Err(error) => self.mark_failed(error),
+            Err(error) => {
+                self.metrics.snapshot_failures.inc();
+                self.mark_failed(error)
+            }
         }
         result
     }
 
-    async fn catch_up(&self) -> Result<(), StoreError> {
+    async fn catch_up(&self, cause: Cause) -> Result<(), StoreError> {
         let current = self.version.load(Ordering::Acquire);
         let since = (current != NOT_LOADED).then_some(current);
         if let Some(since) = since {
@@ -431,11 +458,19 @@ impl Snapshot {
         }
         self.version.store(version, Ordering::Release);
         drop(guard);
+        let took = started.elapsed();
+        self.metrics
+            .snapshot_rebuild_seconds
+            .observe(took.as_secs_f64());
+        self.metrics
+            .snapshot_rebuilds
+            .with_label_values(&[if everything { "load" } else { cause.label() }])
+            .inc();
         let what = if everything { "loaded" } else { "updated" };
         log::info!(
             "snapshot {what} to version {version}: {count} cluster(s) rebuilt, {} removed, in {} ms",
             gone.len(),
-            started.elapsed().as_millis()
+            took.as_millis()
         );
         Ok(())
     }
@@ -446,12 +481,13 @@ impl Snapshot {
     pub async fn follow(self: Arc<Self>, notifications: Connector, interval: Duration) {
         let (wake, mut woken) = tokio::sync::mpsc::unbounded_channel::<()>();
         tokio::spawn(listen(notifications, wake));
+        let mut cause = Cause::Poll;
         loop {
-            let _ = self.sync().await;
-            tokio::select! {
-                _ = woken.recv() => {}
-                _ = tokio::time::sleep(interval) => {}
-            }
+            let _ = self.sync(cause).await;
+            cause = tokio::select! {
+                _ = woken.recv() => Cause::Notification,
+                _ = tokio::time::sleep(interval) => Cause::Poll,
+            };
             // Several announcements while catching up need one more catch-up, not several.
             while woken.try_recv().is_ok() {}
         }

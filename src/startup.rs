@@ -21,6 +21,7 @@ use crate::http::auth::Credentials;
 use crate::http::catalog_document;
 use crate::http::openapi::Documents;
 use crate::http::{self, AppState};
+use crate::metrics::Metrics;
 use crate::settings::{Settings, redacted_url};
 use crate::snapshot::Snapshot;
 use crate::storage::connect::Connector;
@@ -396,42 +397,69 @@ impl Application {
     ) -> anyhow::Result<Self> {
         let port = listener.local_addr()?.port();
         let mode = settings.api_mode;
-        let snapshot = Snapshot::new(store.clone(), settings.snapshot.check_timeout);
+        let metrics = Arc::new(Metrics::new(env!("CARGO_PKG_VERSION")));
+        let snapshot = Snapshot::new(
+            store.with_own_connection()?,
+            settings.snapshot.check_timeout,
+            metrics.clone(),
+        );
         let state = web::Data::new(AppState {
             store,
             mode,
             credentials: Credentials::from_settings(settings),
             rules: settings.rules(),
-            max_body_bytes: settings.http.max_body_bytes,
+            bodies: http::BodyLimits {
+                max_bytes: settings.http.max_body_bytes,
+                timeout: settings.http.body_timeout,
+                max_depth: settings.http.max_json_depth,
+            },
+            writes: http::WriteSlots::new(
+                settings.http.max_concurrent_writes,
+                settings.database.wait_timeout,
+            ),
+            headers: http::HeaderLimits {
+                max_count: settings.http.max_header_count,
+                max_bytes: settings.http.max_header_bytes,
+            },
             snapshot: snapshot.clone(),
             limits: settings.flux,
             trusted_proxies: settings.http.trusted_proxies.clone(),
+            metrics,
         });
+        let metrics_need_token = settings.metrics_require_token;
         let documents = web::Data::new(Documents::generate());
         let expect = http::expect::service(state.clone());
         let app = move || {
             App::new()
                 .app_data(state.clone())
                 .app_data(documents.clone())
+                .wrap(from_fn(http::bounded_headers))
                 .wrap(from_fn(http::head_as_get))
                 .wrap(from_fn(http::request_id))
                 .wrap(from_fn(http::access_log))
+                .wrap(from_fn(http::metrics::observe))
                 .wrap(from_fn(http::normalize_path))
-                .configure(|config| http::configure(config, mode))
+                .configure(|config| http::configure(config, mode, metrics_need_token))
         };
         // What actix-web's HttpServer::listen does, plus the `expect` service it has no
         // hook for (see http::expect), with HttpServer's defaults.
         let mut builder = actix_server::Server::build()
             .disable_signals()
             .shutdown_timeout(settings.http.shutdown_timeout.as_secs());
-        if settings.http.workers > 0 {
-            builder = builder.workers(settings.http.workers);
-        }
+        let workers = match settings.http.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        // The limit is per worker; the setting is for the whole server.
+        builder = builder
+            .workers(workers)
+            .max_concurrent_connections(settings.http.max_connections.div_ceil(workers));
+        let send_timeout = settings.http.send_timeout;
         let graceful = builder.graceful_shutdown_signal();
         let local = listener.local_addr()?;
         let server = builder.listen("flux-catalog", listener, move || {
             let graceful = graceful.clone();
-            actix_http::HttpService::build()
+            let service = actix_http::HttpService::build()
                 .graceful_shutdown_signal(move || {
                     let graceful = graceful.clone();
                     async move { graceful.notified().await }
@@ -443,8 +471,20 @@ impl Application {
                 .finish(actix_service::map_config(
                     actix_service::IntoServiceFactory::into_factory(app()),
                     |()| actix_web::dev::AppConfig::default(),
-                ))
-                .tcp()
+                ));
+            // What HttpService::tcp does, with each connection's writes guarded.
+            actix_service::ServiceFactoryExt::and_then(
+                actix_service::fn_service(move |io: actix_web::rt::net::TcpStream| {
+                    let peer = io.peer_addr().ok();
+                    let io = http::connection::StallGuard::new(io, send_timeout);
+                    std::future::ready(Ok::<_, actix_http::error::DispatchError>((
+                        io,
+                        actix_http::Protocol::Http1,
+                        peer,
+                    )))
+                }),
+                service,
+            )
         })?;
         Ok(Self {
             port,

@@ -1,6 +1,8 @@
 //! Reading request bodies and query strings into typed values, with errors that name the
 //! offending field instead of a line and column.
 
+use std::time::Duration;
+
 use actix_web::HttpRequest;
 use actix_web::http::header;
 use actix_web::web::{Bytes, BytesMut, Payload};
@@ -42,14 +44,26 @@ impl MediaTypes {
     }
 }
 
+/// What a request body may be (settings `http.max_body_bytes`, `http.body_timeout_ms`,
+/// `http.max_json_depth`).
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimits {
+    pub max_bytes: usize,
+    /// From the first byte read to the last: a client trickling its body is cut off.
+    pub timeout: Duration,
+    pub max_depth: usize,
+}
+
 /// Reads the whole body, refusing it before buffering when it is declared or turns out to
-/// be larger than `limit`, or is of a media type this endpoint does not take.
+/// be larger than the limit, when it does not arrive in time, when it nests too deep, or
+/// when it is of a media type this endpoint does not take.
 pub async fn read(
     request: &HttpRequest,
     mut payload: Payload,
-    limit: usize,
+    limits: &BodyLimits,
     media_types: MediaTypes,
 ) -> Result<Bytes, ApiError> {
+    let limit = limits.max_bytes;
     let Some(content_type) = request.headers().get(header::CONTENT_TYPE) else {
         return Err(ApiError::UnsupportedMediaType {
             given: None,
@@ -78,7 +92,13 @@ pub async fn read(
         return Err(ApiError::PayloadTooLarge { limit });
     }
     let mut body = BytesMut::with_capacity(declared.unwrap_or(0));
-    while let Some(chunk) = payload.next().await {
+    let deadline = tokio::time::Instant::now() + limits.timeout;
+    loop {
+        let chunk = match tokio::time::timeout_at(deadline, payload.next()).await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => break,
+            Err(_) => return Err(ApiError::BodyTimeout(limits.timeout)),
+        };
         let chunk =
             chunk.map_err(|e| ApiError::MalformedJson(format!("could not read the body: {e}")))?;
         if body.len() + chunk.len() > limit {
@@ -86,7 +106,41 @@ pub async fn read(
         }
         body.extend_from_slice(&chunk);
     }
+    if nesting_depth(&body) > limits.max_depth {
+        return Err(ApiError::MalformedJson(format!(
+            "the document nests objects and arrays deeper than {} levels (http.max_json_depth)",
+            limits.max_depth
+        )));
+    }
     Ok(body.freeze())
+}
+
+/// How deep objects and arrays nest in a JSON text (brackets inside strings do not count).
+/// Malformed text gets some number; the parser reports what is wrong with it.
+fn nesting_depth(json: &[u8]) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for &byte in json {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 /// Parses a JSON document into `T`: malformed JSON is `MALFORMED_JSON`, a document of the
@@ -336,6 +390,16 @@ mod tests {
             }
             other => panic!("{body}: expected INVALID_REQUEST, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn nesting_depth_counts_brackets_outside_strings_only() {
+        assert_eq!(nesting_depth(br#"{}"#), 1);
+        assert_eq!(nesting_depth(br#"{"a": [1, {"b": []}], "c": {}}"#), 4);
+        assert_eq!(nesting_depth(br#"{"a": "[[[{{{", "b": "\"[["}"#), 1);
+        assert_eq!(nesting_depth(br#""no nesting""#), 0);
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        assert_eq!(nesting_depth(deep.as_bytes()), 200);
     }
 
     #[test]

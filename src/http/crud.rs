@@ -15,6 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::Principal;
 use super::body::{self, MediaTypes};
 use super::error::ApiError;
+use super::metrics::WriteDone;
 use super::{AppState, RequestId, get_only, not_allowed, preconditions};
 use crate::domain::impact::ClusterChange;
 use crate::domain::names::dns1123_label;
@@ -270,6 +271,18 @@ pub enum OutcomeName {
     Deleted,
 }
 
+impl OutcomeName {
+    /// As serialised: `created`, `updated`, `unchanged`, `deleted`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Updated => "updated",
+            Self::Unchanged => "unchanged",
+            Self::Deleted => "deleted",
+        }
+    }
+}
+
 impl From<Outcome> for OutcomeName {
     fn from(outcome: Outcome) -> Self {
         match outcome {
@@ -303,7 +316,7 @@ fn wants_report(request: &HttpRequest) -> Result<bool, ApiError> {
 /// leaves: the writer's next Flux read sees it. Other replicas follow through the change log.
 async fn refresh_own_snapshot(state: &AppState, context: &WriteContext) {
     if !context.dry_run
-        && let Err(error) = state.snapshot.sync().await
+        && let Err(error) = state.snapshot.sync(crate::snapshot::Cause::Write).await
     {
         log::warn!("the write committed, but the snapshot could not follow it yet: {error}");
     }
@@ -336,17 +349,23 @@ fn write_response<R: ApiResource>(
             format!("{}/{}", R::COLLECTION, written.resource.value.id()),
         ));
     }
-    if context.dry_run || wants_report(request).unwrap_or(false) {
+    let outcome = OutcomeName::from(written.outcome);
+    let mut response = if context.dry_run || wants_report(request).unwrap_or(false) {
         response.json(WriteReport {
             dry_run: context.dry_run,
-            outcome: written.outcome.into(),
+            outcome,
             revision: written.revision,
             resource: serde_json::to_value(resource).expect("bodies serialise"),
             changes: written.changes,
         })
     } else {
         response.json(resource)
-    }
+    };
+    response.extensions_mut().insert(WriteDone {
+        outcome: outcome.label(),
+        dry_run: context.dry_run,
+    });
+    response
 }
 
 /// `POST /{collection}`: 201 with the stored resource, its `Location` and `ETag`.
@@ -356,7 +375,7 @@ pub async fn create<R: ApiResource>(
     payload: Payload,
 ) -> Result<HttpResponse, ApiError> {
     let context = write_context(state, request)?;
-    let bytes = body::read(request, payload, state.max_body_bytes, MediaTypes::Json).await?;
+    let bytes = body::read(request, payload, &state.bodies, MediaTypes::Json).await?;
     let body: R::Body = body::parse_document(&bytes)?;
     let resource = R::from_body(body, &state.rules).map_err(ApiError::ValidationFailed)?;
     let preconditions = preconditions::from_headers(request)?;
@@ -393,7 +412,7 @@ pub async fn update<R: ApiResource>(
         UpdateKind::Replace => MediaTypes::Json,
         UpdateKind::MergePatch => MediaTypes::MergePatch,
     };
-    let bytes = body::read(request, payload, state.max_body_bytes, media_types).await?;
+    let bytes = body::read(request, payload, &state.bodies, media_types).await?;
     let changes = body::parse_object(&bytes)?;
     if let Some(new_id) = changes.get("id")
         && new_id.as_str() != Some(id)
@@ -519,7 +538,7 @@ pub async fn rollback<R: ApiResource>(
 ) -> Result<HttpResponse, ApiError> {
     let id = possible_id::<R>(id)?;
     let context = write_context(state, request)?;
-    let bytes = body::read(request, payload, state.max_body_bytes, MediaTypes::Json).await?;
+    let bytes = body::read(request, payload, &state.bodies, MediaTypes::Json).await?;
     let RollbackRequest { revision } = body::parse_document(&bytes)?;
     let record = state
         .store
@@ -684,6 +703,21 @@ mod tests {
             let mut result = target.clone();
             merge_patch(&mut result, &patch);
             assert_eq!(result, expected, "{target} + {patch}");
+        }
+    }
+
+    #[test]
+    fn outcome_labels_are_the_serialised_names() {
+        for outcome in [
+            OutcomeName::Created,
+            OutcomeName::Updated,
+            OutcomeName::Unchanged,
+            OutcomeName::Deleted,
+        ] {
+            assert_eq!(
+                serde_json::to_value(outcome).unwrap(),
+                json!(outcome.label())
+            );
         }
     }
 

@@ -45,6 +45,10 @@ pub enum ErrorCode {
     PayloadTooLarge,
     /// 415: the body's media type is not accepted here.
     UnsupportedMediaType,
+    /// 408: the body did not arrive within the configured time.
+    RequestTimeout,
+    /// 431: more request headers, or larger ones, than the configured limits.
+    HeadersTooLarge,
     /// 422: the values break a rule; `errors` names each field.
     ValidationFailed,
     /// 422: references to catalog entries that do not exist; `errors` names each field.
@@ -58,6 +62,9 @@ pub enum ErrorCode {
     StoreUnavailable,
     /// 503: `/ready` only: the service cannot serve yet; `detail` says why.
     NotReady,
+    /// 503: too many writes, or too many request bodies, at once; retry after
+    /// `Retry-After`.
+    Busy,
 }
 
 impl ErrorCode {
@@ -75,11 +82,13 @@ impl ErrorCode {
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::ValidationFailed | Self::UnknownReference | Self::BreaksFlux => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             Self::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::StoreUnavailable | Self::NotReady => StatusCode::SERVICE_UNAVAILABLE,
+            Self::StoreUnavailable | Self::NotReady | Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -98,13 +107,21 @@ impl ErrorCode {
             Self::PreconditionFailed => "Precondition failed",
             Self::PayloadTooLarge => "Payload too large",
             Self::UnsupportedMediaType => "Unsupported media type",
+            Self::RequestTimeout => "Request timeout",
+            Self::HeadersTooLarge => "Request header fields too large",
             Self::ValidationFailed => "Validation failed",
             Self::UnknownReference => "Unknown reference",
             Self::BreaksFlux => "Breaks Flux",
             Self::InternalError => "Internal error",
             Self::StoreUnavailable => "Store unavailable",
             Self::NotReady => "Not ready",
+            Self::Busy => "Busy",
         }
+    }
+
+    /// The code in lower snake case (`validation_failed`), for metric labels.
+    pub fn label(self) -> String {
+        self.slug().replace('-', "_")
     }
 
     fn slug(self) -> String {
@@ -247,6 +264,15 @@ pub enum ApiError {
         given: Option<String>,
         expected: &'static str,
     },
+    /// 408: the body did not arrive in time (the connection is closed after the answer).
+    #[error("the request body did not arrive within {} s", .0.as_secs())]
+    BodyTimeout(std::time::Duration),
+    /// 431.
+    #[error("{0}")]
+    HeadersTooLarge(String),
+    /// 503 `BUSY`, with `Retry-After`.
+    #[error("{0}")]
+    Busy(String),
     /// 422 `VALIDATION_FAILED`.
     #[error("validation failed: {0}")]
     ValidationFailed(FieldErrors),
@@ -288,6 +314,9 @@ impl ApiError {
             Self::BreaksFlux(_) => ErrorCode::BreaksFlux,
             Self::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
             Self::UnsupportedMediaType { .. } => ErrorCode::UnsupportedMediaType,
+            Self::BodyTimeout(_) => ErrorCode::RequestTimeout,
+            Self::HeadersTooLarge(_) => ErrorCode::HeadersTooLarge,
+            Self::Busy(_) => ErrorCode::Busy,
             Self::ValidationFailed(_) => ErrorCode::ValidationFailed,
             Self::UnknownReference(_) => ErrorCode::UnknownReference,
             Self::StoreUnavailable(_) | Self::StoreTimedOut(_) => ErrorCode::StoreUnavailable,
@@ -480,6 +509,13 @@ impl ResponseError for ApiError {
             }
             Self::StoreUnavailable(_) | Self::StoreTimedOut(_) => {
                 response.insert_header((header::RETRY_AFTER, "5"));
+            }
+            Self::Busy(_) => {
+                response.insert_header((header::RETRY_AFTER, "1"));
+            }
+            // What is left of the body would be read as the next request.
+            Self::BodyTimeout(_) => {
+                response.force_close();
             }
             Self::PreconditionFailed {
                 current: Some(revision),

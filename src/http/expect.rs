@@ -55,9 +55,9 @@ pub fn check(state: &AppState, request: &Request) -> Result<(), ApiError> {
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|n| n > state.max_body_bytes as u64) {
+    if declared.is_some_and(|n| n > state.bodies.max_bytes as u64) {
         return Err(ApiError::PayloadTooLarge {
-            limit: state.max_body_bytes,
+            limit: state.bodies.max_bytes,
         });
     }
     Ok(())

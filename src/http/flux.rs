@@ -4,15 +4,17 @@
 use std::collections::BTreeMap;
 
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::body;
+use super::connection::sliced;
 use super::docs::{AuthErrors, NotFoundError, QueryErrors};
 use super::error::ApiError;
+use super::metrics::{FluxEndpoint, RouteTemplate};
 use crate::domain::{ClusterDns, FieldErrors};
 use crate::snapshot::{ClusterResponses, Encoded, Lookup};
 
@@ -110,9 +112,9 @@ fn respond(request: &HttpRequest, state: &AppState, encoded: &Encoded) -> HttpRe
     if gzip {
         response
             .insert_header((header::CONTENT_ENCODING, HeaderValue::from_static("gzip")))
-            .body(encoded.gzip.clone())
+            .body(sliced(encoded.gzip.clone()))
     } else {
-        response.body(encoded.identity.clone())
+        response.body(sliced(encoded.identity.clone()))
     }
 }
 
@@ -206,13 +208,30 @@ pub async fn cluster_endpoint(
         .and_then(|rest| rest.strip_prefix('/'))
         .ok_or_else(no_route)?;
     let (cluster_dns, endpoint) = rest.split_once('/').ok_or_else(no_route)?;
-    let serve: fn(&AppState, &HttpRequest, &str) -> Result<HttpResponse, ApiError> = match endpoint
-    {
-        "platform-components" => platform_components,
-        "namespaces" => namespaces,
-        "rolebindings" => rolebindings,
+    type Serve = fn(&AppState, &HttpRequest, &str) -> Result<HttpResponse, ApiError>;
+    let (serve, name, template): (Serve, _, _) = match endpoint {
+        "platform-components" => (
+            platform_components,
+            "platform-components",
+            "/api/v2/flux/clusters/{cluster_dns}/platform-components",
+        ),
+        "namespaces" => (
+            namespaces,
+            "namespaces",
+            "/api/v2/flux/clusters/{cluster_dns}/namespaces",
+        ),
+        "rolebindings" => (
+            rolebindings,
+            "rolebindings",
+            "/api/v2/flux/clusters/{cluster_dns}/rolebindings",
+        ),
         _ => return Err(no_route()),
     };
+    {
+        let mut extensions = request.extensions_mut();
+        extensions.insert(RouteTemplate(template));
+        extensions.insert(FluxEndpoint(name));
+    }
     if request.method() != actix_web::http::Method::GET {
         return Err(ApiError::MethodNotAllowed {
             allow: "GET, HEAD",
@@ -297,6 +316,7 @@ pub async fn clusters(
     state: web::Data<AppState>,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    request.extensions_mut().insert(FluxEndpoint("clusters"));
     let query: ClusterInputsQuery = body::parse_query(request.query_string())?;
     // A typo must never look like an empty fleet: Flux would delete what it made from it.
     if let Some(environment) = &query.environment {

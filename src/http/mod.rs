@@ -1,6 +1,7 @@
 //! The HTTP API: routing, authentication, and one module per resource.
 
 pub mod access;
+mod admission;
 mod audit;
 pub mod auth;
 mod body;
@@ -8,19 +9,22 @@ pub mod catalog_document;
 mod changes;
 mod clusters;
 mod components;
+pub mod connection;
 pub mod crud;
 mod docs;
 pub mod error;
 pub mod expect;
 mod flux;
 mod health;
+pub mod metrics;
 mod namespaces;
 pub mod openapi;
 mod preconditions;
 mod rolebindings;
 
 pub use access::{ACCESS_LOG, access_log};
-pub use body::parse_document;
+pub use admission::WriteSlots;
+pub use body::{BodyLimits, parse_document};
 pub use clusters::ClusterBody;
 pub use components::PlatformComponentBody;
 pub use namespaces::NamespaceBody;
@@ -30,7 +34,7 @@ use std::future::{Ready, ready};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::{Next, from_fn};
@@ -48,13 +52,20 @@ pub struct AppState {
     pub mode: Mode,
     pub credentials: Credentials,
     pub rules: Rules,
-    pub max_body_bytes: usize,
+    /// What request bodies may be.
+    pub bodies: body::BodyLimits,
+    /// Writes processed at once.
+    pub writes: admission::WriteSlots,
+    /// What request headers may be.
+    pub headers: HeaderLimits,
     /// What the Flux endpoints answer from.
     pub snapshot: std::sync::Arc<crate::snapshot::Snapshot>,
     /// What each cluster's Flux inputs must stay within; checked on every write.
     pub limits: crate::domain::impact::FluxLimits,
     /// Peers whose forwarding headers name the client in the access log.
     pub trusted_proxies: crate::settings::TrustedProxies,
+    /// What `/metrics` shows.
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 /// A handler answering 405 with the methods the path does serve.
@@ -74,8 +85,15 @@ fn get_only(path: &str) -> actix_web::Resource {
 /// needs a token (also checked before `100 Continue`, see [`expect`]).
 pub const PUBLIC_PATHS: [&str; 4] = ["/health", "/ready", "/openapi.yaml", "/openapi.json"];
 
+/// Prometheus metrics: public unless `metrics.require_token` is set.
+pub const METRICS_PATH: &str = "/metrics";
+
 /// Registers every route: [`PUBLIC_PATHS`] without a token, everything else behind it.
-pub fn configure(config: &mut web::ServiceConfig, mode: Mode) {
+pub fn configure(config: &mut web::ServiceConfig, mode: Mode, metrics_need_token: bool) {
+    let metrics_route = || get_only(METRICS_PATH).route(web::get().to(metrics::metrics));
+    if !metrics_need_token {
+        config.service(metrics_route());
+    }
     for path in PUBLIC_PATHS {
         let route = match path {
             "/health" => web::get().to(health::health),
@@ -89,6 +107,7 @@ pub fn configure(config: &mut web::ServiceConfig, mode: Mode) {
 
     config.service(
         web::scope("")
+            .wrap(from_fn(admission::one_of_few_writes))
             .wrap(from_fn(auth::require_credentials))
             .configure(|config| {
                 config.service(
@@ -98,6 +117,9 @@ pub fn configure(config: &mut web::ServiceConfig, mode: Mode) {
                 );
                 if mode == Mode::Crud {
                     config.service(get_only("/audit").route(web::get().to(audit::list)));
+                }
+                if metrics_need_token {
+                    config.service(metrics_route());
                 }
                 clusters::configure(config, mode);
                 components::configure(config, mode);
@@ -181,6 +203,50 @@ pub async fn head_as_get(
         request.head_mut().method = actix_web::http::Method::GET;
     }
     next.call(request).await
+}
+
+/// What request headers may be (settings `http.max_header_count`, `http.max_header_bytes`).
+#[derive(Debug, Clone, Copy)]
+pub struct HeaderLimits {
+    pub max_count: usize,
+    /// Names and values together.
+    pub max_bytes: usize,
+}
+
+/// Middleware refusing, with 431, requests whose headers exceed [`HeaderLimits`].
+pub async fn bounded_headers<B: MessageBody + 'static>(
+    request: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
+    let limits = request
+        .app_data::<web::Data<AppState>>()
+        .expect("AppState is registered")
+        .headers;
+    let headers = request.headers();
+    let count = headers.len();
+    let bytes: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    let refusal = if count > limits.max_count {
+        Some(format!(
+            "the request has {count} header fields; at most {} are accepted (http.max_header_count)",
+            limits.max_count
+        ))
+    } else if bytes > limits.max_bytes {
+        Some(format!(
+            "the request's header fields take {bytes} bytes; at most {} are accepted (http.max_header_bytes)",
+            limits.max_bytes
+        ))
+    } else {
+        None
+    };
+    match refusal {
+        Some(reason) => Ok(request
+            .error_response(ApiError::HeadersTooLarge(reason))
+            .map_into_right_body()),
+        None => Ok(next.call(request).await?.map_into_left_body()),
+    }
 }
 
 /// Middleware folding doubled and trailing slashes (`/clusters/`, `//clusters`) before

@@ -29,7 +29,7 @@ with 405. Every error is an RFC 9457 problem document (application/problem+json)
         rolebindings::list, rolebindings::create, rolebindings::get, rolebindings::replace, rolebindings::patch, rolebindings::delete,
         rolebindings::history, rolebindings::rollback,
         audit::list,
-        health::health, health::ready, yaml, json,
+        health::health, health::ready, yaml, json, super::metrics::metrics,
     ),
     components(schemas(error::Problem, error::ErrorCode, error::ProblemField, error::ProblemReferrer,
         error::ProblemViolation)),
@@ -167,7 +167,7 @@ pub fn json_document() -> String {
 pub async fn yaml(documents: actix_web::web::Data<Documents>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "application/yaml"))
-        .body(documents.yaml.clone())
+        .body(super::connection::sliced(documents.yaml.clone()))
 }
 
 /// This document, as JSON.
@@ -176,20 +176,21 @@ pub async fn yaml(documents: actix_web::web::Data<Documents>) -> HttpResponse {
 pub async fn json(documents: actix_web::web::Data<Documents>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "application/json"))
-        .body(documents.json.clone())
+        .body(super::connection::sliced(documents.json.clone()))
 }
 
-/// Both renderings, generated once at start-up.
+/// Both renderings, generated once at start-up and shared by every response (a request
+/// costs no copy of them).
 pub struct Documents {
-    pub yaml: String,
-    pub json: String,
+    pub yaml: actix_web::web::Bytes,
+    pub json: actix_web::web::Bytes,
 }
 
 impl Documents {
     pub fn generate() -> Self {
         Self {
-            yaml: yaml_document(),
-            json: json_document(),
+            yaml: yaml_document().into(),
+            json: json_document().into(),
         }
     }
 }

@@ -430,6 +430,21 @@ impl Store {
         })
     }
 
+    /// A store of its own with one connection to the same database, for a task that must
+    /// not queue behind requests for the shared pool: the snapshot's checks and catch-ups,
+    /// which keep `/ready` and the Flux endpoints truthful while writes crowd the pool.
+    pub fn with_own_connection(&self) -> Result<Self, StoreError> {
+        let wait = self.pool.timeouts().wait.unwrap_or(self.operation_timeout);
+        Self::new(
+            self.connector.clone(),
+            &PoolOptions {
+                max_size: 1,
+                wait_timeout: wait,
+                operation_timeout: self.operation_timeout,
+            },
+        )
+    }
+
     /// Runs one operation on the database, giving up after the operation timeout. A
     /// database that stops answering without closing its connections (frozen, or cut off
     /// by a network that drops packets) would otherwise hold requests forever.
@@ -451,6 +466,11 @@ impl Store {
             }
             other => other.into(),
         })
+    }
+
+    /// The pool's size and use, for metrics.
+    pub fn pool_status(&self) -> deadpool_postgres::Status {
+        self.pool.status()
     }
 
     /// Answers when the database answers: for readiness probes.

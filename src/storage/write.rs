@@ -20,7 +20,7 @@ use crate::domain::{Catalog, Cluster, Kind, Namespace, PlatformComponent, RoleBi
 /// for (a dependency cycle built from two halves, a dependency disabled while another
 /// change enables its dependent). Writes are rare next to Flux's reads, which never wait
 /// for it.
-const WRITE_LOCK_KEY: i64 = 0x666c_7578_6361_7432; // "fluxcat2"
+pub const WRITE_LOCK_KEY: i64 = 0x666c_7578_6361_7432; // "fluxcat2"
 
 /// The resource at a revision as clients see it, for the audit log and history. The caller
 /// gives it: storage keeps these documents but the shape belongs to the API above.
