@@ -4,11 +4,12 @@
 //! Layers, each depending only on those below it: [`domain`] (types, rules, the merge; no
 //! I/O), [`storage`] (PostgreSQL), [`snapshot`] (the in-memory Flux responses that follow
 //! it), [`http`] (actix-web), and [`startup`] wiring them together from [`settings`].
-//! [`metrics`] sits beside `domain` at the bottom: it imports nothing of the crate, and the
-//! snapshot and the HTTP layer record into it.
+//! [`metrics`] and [`logging`] sit beside `domain` at the bottom: they import nothing of the crate; the
+//! snapshot and the HTTP layer record into the first.
 
 pub mod domain;
 pub mod http;
+pub mod logging;
 pub mod metrics;
 pub mod settings;
 pub mod snapshot;

@@ -55,7 +55,7 @@ enum Format {
 
 #[actix_web::main]
 async fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    flux_catalog::logging::init(flux_catalog::logging::format_from_env());
     let cli = Cli::parse();
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Openapi { format } => {

@@ -67,6 +67,9 @@ pub struct Settings {
     pub flux: crate::domain::impact::FluxLimits,
     /// `/metrics` needs the read token.
     pub metrics_require_token: bool,
+    /// Text lines or JSON objects (the logger is set up from the environment before the
+    /// settings are read; see `logging`).
+    pub log_format: crate::logging::Format,
     /// Keys that were set but mean nothing here, for a warning.
     pub unknown_keys: Vec<String>,
 }
@@ -179,6 +182,7 @@ struct RawSettings {
     flux: RawFlux,
     snapshot: RawSnapshot,
     metrics: RawMetrics,
+    log_format: String,
 }
 
 #[derive(Deserialize)]
@@ -256,7 +260,7 @@ fn sources_of(key: &str) -> String {
 
 /// Every setting and what it does, for `serve --help` and the documentation; a test checks
 /// it against the settings' types and defaults.
-pub const DESCRIPTIONS: [(&str, &str); 31] = [
+pub const DESCRIPTIONS: [(&str, &str); 32] = [
     (
         "api_mode",
         "read-only (Flux endpoints and reads) or crud (also writes)",
@@ -352,6 +356,10 @@ pub const DESCRIPTIONS: [(&str, &str); 31] = [
     ),
     ("snapshot.check_timeout_ms", "how long that check may take"),
     (
+        "log_format",
+        "text, or json for one JSON object per line (read from the environment only)",
+    ),
+    (
         "metrics.require_token",
         "whether /metrics needs the read token (default: no token)",
     ),
@@ -441,6 +449,10 @@ impl Settings {
             },
             flux: flux_limits(raw.flux)?,
             metrics_require_token: raw.metrics.require_token,
+            log_format: raw
+                .log_format
+                .parse()
+                .map_err(|e| invalid("log_format", e))?,
             unknown_keys,
         })
     }
@@ -626,6 +638,7 @@ fn layers(
         .set_default("snapshot.poll_interval_ms", 1000)?
         .set_default("snapshot.check_timeout_ms", 1000)?
         .set_default("metrics.require_token", false)?
+        .set_default("log_format", "text")?
         .set_default("flux.max_inputs", 100)?
         .set_default("flux.max_response_bytes", 900 * 1024)?;
     if let Some(path) = config_file {
@@ -937,6 +950,8 @@ mod tests {
                 "database.migrate_on_start" => "false",
                 "database.ssl_mode" => "require",
                 "http.trusted_proxies" => "10.0.0.0/8,192.0.2.7",
+                "log_format" => "json",
+                "metrics.require_token" => "true",
                 _ => "7",
             };
             let s = Settings::load(None, &env(&[(&variable_of(key), value)]))

@@ -147,44 +147,64 @@ pub fn client_address(
     Some(client)
 }
 
-/// The part of a line known before the request is served: client and request line.
-pub fn request_part(
-    client: Option<IpAddr>,
-    method: &Method,
-    uri: &Uri,
-    version: Version,
-) -> String {
-    let client = client.map_or_else(|| "-".to_owned(), |c| c.to_string());
-    format!(
-        "{client} \"{} {} {version:?}\"",
-        escape(method.as_str().as_bytes()),
-        logged_target(uri)
-    )
+/// The part of a line known before the request is served, every field escaped.
+pub struct RequestLine {
+    client: String,
+    method: String,
+    target: String,
+    version: String,
+    agent: String,
 }
 
-/// The `User-Agent`, escaped and quoted.
-pub fn user_agent(headers: &HeaderMap) -> String {
-    let agent = headers
-        .get(header::USER_AGENT)
-        .map_or_else(|| "-".to_owned(), |v| escape(v.as_bytes()));
-    format!("\"{agent}\"")
+impl RequestLine {
+    pub fn new(
+        client: Option<IpAddr>,
+        method: &Method,
+        uri: &Uri,
+        version: Version,
+        headers: &HeaderMap,
+    ) -> Self {
+        Self {
+            client: client.map_or_else(|| "-".to_owned(), |c| c.to_string()),
+            method: escape(method.as_str().as_bytes()),
+            target: logged_target(uri),
+            version: format!("{version:?}"),
+            agent: headers
+                .get(header::USER_AGENT)
+                .map_or_else(|| "-".to_owned(), |v| escape(v.as_bytes())),
+        }
+    }
 }
 
-/// Writes the line of a request answered with `status`.
-pub fn write(
-    request: &str,
-    status: u16,
-    size: Option<u64>,
-    started: Instant,
-    agent: &str,
-    id: &str,
-) {
+impl std::fmt::Display for RequestLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} \"{} {} {}\"",
+            self.client, self.method, self.target, self.version
+        )
+    }
+}
+
+/// Writes the line of a request answered with `status`; the fields also go as the
+/// record's key-values, which the JSON log format writes as keys of their own.
+pub fn write(line: &RequestLine, status: u16, size: Option<u64>, started: Instant, id: &str) {
     let elapsed = started.elapsed().as_secs_f64() * 1000.0;
-    let size = size.map_or_else(|| "-".to_owned(), |n| n.to_string());
+    let shown_size = size.map_or_else(|| "-".to_owned(), |n| n.to_string());
+    let id = escape(id.as_bytes());
     log::info!(
         target: ACCESS_LOG,
-        "{request} {status} {size} {elapsed:.3}ms {agent} rid={}",
-        escape(id.as_bytes())
+        client = line.client.as_str(),
+        method = line.method.as_str(),
+        path = line.target.as_str(),
+        version = line.version.as_str(),
+        status = status,
+        size = size,
+        duration_ms = elapsed,
+        user_agent = line.agent.as_str(),
+        request_id = id.as_str();
+        "{line} {status} {shown_size} {elapsed:.3}ms \"{}\" rid={id}",
+        line.agent
     );
 }
 
@@ -207,8 +227,13 @@ pub async fn access_log(
         request.headers(),
         trusted,
     );
-    let line = request_part(client, request.method(), request.uri(), request.version());
-    let agent = user_agent(request.headers());
+    let line = RequestLine::new(
+        client,
+        request.method(),
+        request.uri(),
+        request.version(),
+        request.headers(),
+    );
     let response = next.call(request).await;
     match &response {
         Ok(response) => {
@@ -220,7 +245,7 @@ pub async fn access_log(
                 .headers()
                 .get(REQUEST_ID_HEADER)
                 .map_or("-", |v| v.to_str().unwrap_or("-"));
-            write(&line, response.status().as_u16(), size, started, &agent, id);
+            write(&line, response.status().as_u16(), size, started, id);
         }
         Err(error) => {
             let elapsed = started.elapsed().as_secs_f64() * 1000.0;

@@ -95,24 +95,18 @@ pub fn service(
                             request.headers(),
                             &state.trusted_proxies,
                         );
-                        let line = access::request_part(
+                        let line = access::RequestLine::new(
                             client,
                             request.method(),
                             request.uri(),
                             request.version(),
+                            request.headers(),
                         );
                         let size = match actix_web::body::MessageBody::size(response.body()) {
                             actix_web::body::BodySize::Sized(n) => Some(n),
                             _ => None,
                         };
-                        access::write(
-                            &line,
-                            response.status().as_u16(),
-                            size,
-                            started,
-                            &access::user_agent(request.headers()),
-                            &id,
-                        );
+                        access::write(&line, response.status().as_u16(), size, started, &id);
                     }
                     Err(response.into())
                 }

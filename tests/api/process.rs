@@ -922,3 +922,61 @@ async fn a_dead_embedded_postgresql_stops_the_server() {
     );
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// `FLUX_CATALOG_LOG_FORMAT=json`: every line the server writes is one JSON object, and an
+/// access line carries its fields as keys of their own.
+#[tokio::test]
+async fn json_logs_are_one_object_per_line_with_the_access_fields_as_keys() {
+    let db = TestDatabase::create().await;
+    let server = start_with(&db, &[("FLUX_CATALOG_LOG_FORMAT", "json")]);
+    reqwest::Client::new()
+        .get(server.url("/clusters?access_token=leaked"))
+        .bearer_auth(READ_TOKEN)
+        .header("x-request-id", "json-probe-1")
+        .header("user-agent", "probe\"agent")
+        .send()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !server.log().contains("json-probe-1") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let log = server.log();
+    let mut access = None;
+    for line in log.lines().filter(|l| !l.trim().is_empty()) {
+        let object: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("not a JSON object ({e}): {line}"));
+        for key in ["time", "level", "target", "message"] {
+            assert!(object[key].is_string(), "{key} missing: {line}");
+        }
+        if object["request_id"] == "json-probe-1" {
+            access = Some(object);
+        }
+    }
+    let access = access.unwrap_or_else(|| panic!("no access line in:\n{log}"));
+    assert_eq!(access["target"], "flux_catalog::access");
+    assert_eq!(access["level"], "INFO");
+    assert_eq!(access["method"], "GET");
+    assert_eq!(access["path"], "/clusters?access_token=<redacted>");
+    assert_eq!(access["status"], 400, "an unknown parameter is refused");
+    assert_eq!(access["client"], "127.0.0.1");
+    assert!(access["duration_ms"].is_number(), "{access}");
+    assert!(access["size"].is_u64(), "{access}");
+    assert_eq!(access["user_agent"], "probe\\\"agent");
+    assert!(!log.contains("leaked"), "{log}");
+    assert!(!log.contains(READ_TOKEN), "{log}");
+}
+
+#[test]
+fn an_unknown_log_format_is_refused_naming_the_variable() {
+    let output = command(&["serve"])
+        .env("FLUX_CATALOG_LOG_FORMAT", "yaml")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("FLUX_CATALOG_LOG_FORMAT") && stderr.contains("\"text\" or \"json\""),
+        "{stderr}"
+    );
+}
