@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Makes sure this machine has what flux-catalog and its tests need beyond Rust: the PostgreSQL
 # server binaries (initdb, postgres), from which the service and the tests start their own
-# private server; curl, with which a test runs the documented examples; and Python with venv,
-# in which the API fuzzer (schemathesis) is installed. Installs Debian's packages when
-# something is missing.
+# private server; curl, with which a test runs the documented examples; Python with venv,
+# in which the API fuzzer (schemathesis) and the checking tools are installed; and Go with
+# the three libraries scripts/flux-render is built from offline (GOPATH mode: the Go module
+# proxy is not reachable). Installs Debian's packages when something is missing.
 set -euo pipefail
 
 have_postgres() {
@@ -17,6 +18,10 @@ missing=()
 have_postgres || missing+=(postgresql)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3 python3-venv)
+command -v go >/dev/null 2>&1 || missing+=(golang-go)
+[ -d /usr/share/gocode/src/github.com/Masterminds/sprig ] || missing+=(golang-github-masterminds-sprig-dev)
+[ -d /usr/share/gocode/src/sigs.k8s.io/yaml ] || missing+=(golang-k8s-sigs-yaml-dev)
+[ -d /usr/share/gocode/src/github.com/rainycape/unidecode ] || missing+=(golang-github-rainycape-unidecode-dev)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "installing ${missing[*]}..." >&2
