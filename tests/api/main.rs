@@ -13,6 +13,7 @@ mod history;
 mod integrity;
 mod lists;
 mod namespaces;
+mod operating;
 mod process;
 mod replicas;
 mod rolebindings;
