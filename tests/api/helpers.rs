@@ -201,26 +201,39 @@ impl TestDatabase {
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
-        let name = self.name.clone();
-        let maintenance = server().maintenance.clone();
-        // Drop runs inside the test's runtime; a separate thread with its own runtime can
-        // block on the cleanup without stalling it.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                if let Ok((client, connection)) = maintenance.connect(NoTls).await {
-                    tokio::spawn(connection);
-                    let _ = client
-                        .batch_execute(&format!("drop database if exists {name} with (force)"))
-                        .await;
-                }
-            });
-        })
-        .join();
+        clean_up(vec![format!(
+            "drop database if exists {} with (force)",
+            self.name
+        )]);
     }
+}
+
+/// Runs `statements` one by one on the maintenance database, ignoring failures: for guards
+/// that remove what a test created (databases, roles) when it ends, even by a panic.
+pub fn clean_up(statements: Vec<String>) {
+    let maintenance = server().maintenance.clone();
+    // Drop runs inside the test's runtime; a separate thread with its own runtime can
+    // block on the cleanup without stalling it.
+    let _ = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            if let Ok((client, connection)) = maintenance.connect(NoTls).await {
+                tokio::spawn(connection);
+                for statement in statements {
+                    let _ = client.batch_execute(&statement).await;
+                }
+            }
+        });
+    })
+    .join();
+}
+
+/// A connection to the maintenance database, as the test server's superuser.
+pub async fn maintenance_client() -> tokio_postgres::Client {
+    connect(&server().maintenance).await
 }
 
 /// The settings a test server starts with: crud mode, distinct read and write tokens.

@@ -15,6 +15,7 @@ mod integrity;
 mod lists;
 mod metrics;
 mod namespaces;
+mod operating;
 mod process;
 mod replicas;
 mod rolebindings;

@@ -724,41 +724,54 @@ async fn the_access_log_never_shows_query_values_or_userinfo() {
     }
 }
 
-/// Every curl command of the "Calling it" section of the API documentation, run in order
-/// against a server loaded with the demo catalog, answers below 400.
-#[tokio::test]
-async fn the_documented_examples_work() {
-    let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/api.md")).unwrap();
-    let start = readme.find("## Calling it").expect("a Calling it section");
-    let end = readme[start..].find("\n## ").map(|i| start + i).unwrap();
-    let mut examples = String::new();
-    let mut in_block = false;
-    for line in readme[start..end].lines() {
-        match (in_block, line.trim_start().starts_with("```")) {
-            (false, true) => in_block = line.trim() == "```sh",
-            (true, true) => in_block = false,
-            (true, false) => {
-                examples.push_str(line);
-                examples.push('\n');
+/// The fenced code blocks of section `heading` (a whole `## ` line) of `docs/<file>`, in
+/// order, each with its language tag (`sh`, `sql`, ...).
+pub fn documented_blocks(file: &str, heading: &str) -> Vec<(String, String)> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("docs")
+        .join(file);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let start = text
+        .find(&format!("\n{heading}\n"))
+        .unwrap_or_else(|| panic!("docs/{file} has no section {heading}"));
+    let end = text[start + 1..]
+        .find("\n## ")
+        .map_or(text.len(), |i| start + 1 + i);
+    let mut blocks = Vec::new();
+    let mut open: Option<(String, String)> = None;
+    for line in text[start..end].lines() {
+        let fence = line.trim_start().starts_with("```");
+        match (open.as_mut(), fence) {
+            (None, true) => {
+                open = Some((
+                    line.trim().trim_start_matches('`').to_owned(),
+                    String::new(),
+                ))
             }
-            (false, false) => {}
+            (Some(_), true) => blocks.extend(open.take()),
+            (Some((_, body)), false) => {
+                body.push_str(line);
+                body.push('\n');
+            }
+            (None, false) => {}
         }
     }
+    blocks
+}
+
+/// Runs every curl command of the "Calling it" section of the API documentation, in order,
+/// against `server` (loaded with the demo catalog, with the demo's tokens), and fails
+/// unless each answers below 400.
+pub fn run_the_api_examples(server: &Server) {
+    let examples: String = documented_blocks("api.md", "## Calling it")
+        .into_iter()
+        .filter(|(language, _)| language == "sh")
+        .map(|(_, body)| body)
+        .collect();
     assert!(
         examples.matches("curl ").count() >= 30,
         "found too few examples:\n{examples}"
     );
-
-    let db = TestDatabase::create().await;
-    let server = Server::start({
-        let mut c = command(&[]);
-        c.env("DATABASE_URL", &db.connection_string)
-            .env("SEED_FILE", demo_catalog());
-        c.env("AUTH_TOKEN", "demo-read-token")
-            .env("CRUD_AUTH_TOKEN", "demo-write-token");
-        c
-    });
     let body = std::env::temp_dir().join(format!("readme-{}", uuid::Uuid::new_v4().simple()));
     let script = format!(
         r#"set -euo pipefail
@@ -779,10 +792,27 @@ curl() {{
     let _ = std::fs::remove_file(&body);
     assert!(
         output.status.success(),
-        "a documented example failed:\n{}{}",
+        "a documented example failed:\n{}{}\nserver log:\n{}",
         String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
+        String::from_utf8_lossy(&output.stderr),
+        server.log()
     );
+}
+
+/// Every curl command of the "Calling it" section of the API documentation, run in order
+/// against a server loaded with the demo catalog, answers below 400.
+#[tokio::test]
+async fn the_documented_examples_work() {
+    let db = TestDatabase::create().await;
+    let server = Server::start({
+        let mut c = command(&[]);
+        c.env("DATABASE_URL", &db.connection_string)
+            .env("SEED_FILE", demo_catalog());
+        c.env("AUTH_TOKEN", "demo-read-token")
+            .env("CRUD_AUTH_TOKEN", "demo-write-token");
+        c
+    });
+    run_the_api_examples(&server);
 }
 
 /// The database usually starts after the service in a cluster: the server listens at once,
