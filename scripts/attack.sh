@@ -7,12 +7,13 @@
 #   scripts/attack.sh                         # every attack, about 3 minutes
 #   scripts/attack.sh nonreading writers      # some of them (see bench/attack.py --help)
 #   ATTACK_ENV="FLUX_CATALOG_HTTP__MAX_CONNECTIONS=100" scripts/attack.sh nonreading
+#   ATTACK_BINARY=/path/to/flux-catalog scripts/attack.sh     # another build, e.g. an older one
 #
 # Not part of scripts/test.sh: it is a drill that takes minutes and pushes the machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-binary=$(scripts/build-release.sh --quiet | tail -n 1)
+binary=${ATTACK_BINARY:-$(scripts/build-release.sh --quiet | tail -n 1)}
 
 work=$(mktemp -d)
 chmod 755 "$work"

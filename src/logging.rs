@@ -11,9 +11,8 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-/// Chooses the format. Read directly from the environment, before the settings, so that
-/// an error in the settings is itself logged in the chosen format; the settings know the
-/// key too (`log_format`), so a wrong value is refused at start-up.
+/// Chooses the format, like the settings key `log_format`; read directly when the
+/// settings cannot be, so that their error is itself logged in the chosen format.
 pub const FORMAT_VARIABLE: &str = "FLUX_CATALOG_LOG_FORMAT";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

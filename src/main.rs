@@ -55,8 +55,13 @@ enum Format {
 
 #[actix_web::main]
 async fn main() -> ExitCode {
-    flux_catalog::logging::init(flux_catalog::logging::format_from_env());
     let cli = Cli::parse();
+    // The logger comes first, so that even an error in the settings is logged in the chosen
+    // format; when the settings cannot be read, the environment alone decides.
+    flux_catalog::logging::init(Settings::from_process(cli.config.as_deref()).map_or_else(
+        |_| flux_catalog::logging::format_from_env(),
+        |s| s.log_format,
+    ));
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Openapi { format } => {
             print!(

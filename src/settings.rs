@@ -67,8 +67,7 @@ pub struct Settings {
     pub flux: crate::domain::impact::FluxLimits,
     /// `/metrics` needs the read token.
     pub metrics_require_token: bool,
-    /// Text lines or JSON objects (the logger is set up from the environment before the
-    /// settings are read; see `logging`).
+    /// Text lines or JSON objects (see `logging`).
     pub log_format: crate::logging::Format,
     /// Keys that were set but mean nothing here, for a warning.
     pub unknown_keys: Vec<String>,
@@ -355,10 +354,7 @@ pub const DESCRIPTIONS: [(&str, &str); 32] = [
         "how often the snapshot checks the database besides notifications",
     ),
     ("snapshot.check_timeout_ms", "how long that check may take"),
-    (
-        "log_format",
-        "text, or json for one JSON object per line (read from the environment only)",
-    ),
+    ("log_format", "text, or json for one JSON object per line"),
     (
         "metrics.require_token",
         "whether /metrics needs the read token (default: no token)",

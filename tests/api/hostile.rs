@@ -276,3 +276,42 @@ async fn bodies_nested_deeper_than_the_limit_are_refused_before_parsing() {
     assert!(r.text.contains("http.max_json_depth"), "{}", r.text);
     assert_eq!(app.count("platform_components").await, 0);
 }
+
+/// The pipeline cap (vendor/README.md) must not lose or reorder requests: a client that
+/// pipelines many requests and reads gets every answer, in order.
+#[tokio::test]
+async fn every_pipelined_request_is_answered_in_order() {
+    let app = spawn_app_with(|_| {}).await;
+    let mut stream = TcpStream::connect(socket_address(&app)).await.unwrap();
+    let mut requests = Vec::new();
+    for i in 0..200 {
+        let path = if i % 2 == 0 { "/health" } else { "/no-such-path" };
+        requests.extend_from_slice(
+            format!("GET {path} HTTP/1.1\r\nHost: test\r\nX-Request-Id: pipelined-{i}\r\n\r\n")
+                .as_bytes(),
+        );
+    }
+    requests.extend_from_slice(b"GET /health HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+    stream.write_all(&requests).await.unwrap();
+    let (received, closed) = read_until_closed(&mut stream, Duration::from_secs(30)).await;
+    assert!(closed, "the server did not answer the whole pipeline");
+    let text = String::from_utf8_lossy(&received);
+    let statuses: Vec<&str> = text
+        .split("HTTP/1.1 ")
+        .skip(1)
+        .map(|answer| &answer[..3])
+        .collect();
+    assert_eq!(statuses.len(), 201, "every request is answered once");
+    for (i, status) in statuses.iter().take(200).enumerate() {
+        // Unknown paths are behind authentication: 401 without a token.
+        let expected = if i % 2 == 0 { "200" } else { "401" };
+        assert_eq!(*status, expected, "answer {i} is out of order");
+    }
+    let positions: Vec<usize> = (0..200)
+        .map(|i| {
+            text.find(&format!("x-request-id: pipelined-{i}\r\n"))
+                .unwrap_or_else(|| panic!("no answer for request {i}"))
+        })
+        .collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "answers are out of order");
+}

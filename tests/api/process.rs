@@ -148,6 +148,8 @@ pub struct Server {
     child: Child,
     pub port: u16,
     log: Arc<Mutex<String>>,
+    /// Copies the server's stderr into `log` until it closes.
+    reader: std::thread::JoinHandle<()>,
 }
 
 impl Server {
@@ -182,7 +184,7 @@ impl Server {
         let (port_tx, port_rx) = std::sync::mpsc::channel();
         let stderr = child.stderr.take().unwrap();
         let sink = log.clone();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(port) = line
                     .split("(port ")
@@ -199,7 +201,12 @@ impl Server {
         let port = port_rx
             .recv_timeout(Duration::from_secs(60))
             .unwrap_or_else(|_| panic!("the server did not start:\n{}", log.lock().unwrap()));
-        Server { child, port, log }
+        Server {
+            child,
+            port,
+            log,
+            reader,
+        }
     }
 
     /// `GET path` with the read token, as Flux asks.
@@ -299,6 +306,12 @@ impl Server {
         let start = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
+                // The last lines may still be in the pipe: let the reader take them (it ends
+                // at once unless a child process, an embedded PostgreSQL, holds the pipe).
+                let drained = Instant::now();
+                while !self.reader.is_finished() && drained.elapsed() < Duration::from_secs(5) {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
                 return status.success();
             }
             assert!(
