@@ -65,6 +65,7 @@ pub struct Settings {
     pub snapshot: SnapshotSettings,
     /// What every cluster's Flux inputs must stay within; writes that break it are refused.
     pub flux: crate::domain::impact::FluxLimits,
+    pub rate_limit: RateLimitSettings,
     /// Keys that were set but mean nothing here, for a warning.
     pub unknown_keys: Vec<String>,
 }
@@ -99,7 +100,8 @@ pub struct HttpSettings {
     pub workers: usize,
     /// How long in-flight requests may take to finish after SIGTERM.
     pub shutdown_timeout: Duration,
-    /// Reverse proxies whose `X-Forwarded-For`/`Forwarded` headers the access log believes.
+    /// Reverse proxies whose `X-Forwarded-For`/`Forwarded` headers the access log and the
+    /// rate limits believe.
     pub trusted_proxies: TrustedProxies,
 }
 
@@ -134,6 +136,27 @@ impl TrustedProxies {
     }
 }
 
+/// How many requests each client may make; see `http::rate_limit` for who counts as a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimitSettings {
+    pub enabled: bool,
+    /// Flux endpoints with a valid token, per token and client address.
+    pub flux: RateQuota,
+    /// Every other endpoint with a valid token, per token.
+    pub api: RateQuota,
+    /// Requests without a valid token, and the OpenAPI documents, per client address.
+    pub anonymous: RateQuota,
+    /// Most clients tracked per budget; beyond it, new clients share one budget.
+    pub max_clients: usize,
+}
+
+/// A token bucket: `burst` requests at once, refilled at `per_minute`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateQuota {
+    pub per_minute: u32,
+    pub burst: u32,
+}
+
 /// How the in-memory snapshot the Flux endpoints answer from follows the database.
 #[derive(Debug, Clone)]
 pub struct SnapshotSettings {
@@ -156,6 +179,19 @@ struct RawSettings {
     http: RawHttp,
     flux: RawFlux,
     snapshot: RawSnapshot,
+    rate_limit: RawRateLimit,
+}
+
+#[derive(Deserialize)]
+struct RawRateLimit {
+    enabled: bool,
+    flux_per_minute: u32,
+    flux_burst: u32,
+    api_per_minute: u32,
+    api_burst: u32,
+    anonymous_per_minute: u32,
+    anonymous_burst: u32,
+    max_clients: usize,
 }
 
 #[derive(Deserialize)]
@@ -221,7 +257,7 @@ fn sources_of(key: &str) -> String {
 
 /// Every setting and what it does, for `serve --help` and the documentation; a test checks
 /// it against the settings' types and defaults.
-pub const DESCRIPTIONS: [(&str, &str); 23] = [
+pub const DESCRIPTIONS: [(&str, &str); 31] = [
     (
         "api_mode",
         "read-only (Flux endpoints and reads) or crud (also writes)",
@@ -281,7 +317,7 @@ pub const DESCRIPTIONS: [(&str, &str); 23] = [
     ),
     (
         "http.trusted_proxies",
-        "reverse proxies (IPs or CIDR networks, comma-separated) whose X-Forwarded-For the access log believes",
+        "reverse proxies (IPs or CIDR networks, comma-separated) whose X-Forwarded-For the access log and the rate limits believe",
     ),
     (
         "snapshot.poll_interval_ms",
@@ -295,6 +331,38 @@ pub const DESCRIPTIONS: [(&str, &str); 23] = [
     (
         "flux.max_response_bytes",
         "largest Flux response a write may produce",
+    ),
+    (
+        "rate_limit.enabled",
+        "limit requests per client (429 with Retry-After beyond the budget)",
+    ),
+    (
+        "rate_limit.flux_per_minute",
+        "Flux endpoints: requests per minute per token and client address",
+    ),
+    (
+        "rate_limit.flux_burst",
+        "Flux endpoints: requests at once per token and client address",
+    ),
+    (
+        "rate_limit.api_per_minute",
+        "every other endpoint: requests per minute per token",
+    ),
+    (
+        "rate_limit.api_burst",
+        "every other endpoint: requests at once per token",
+    ),
+    (
+        "rate_limit.anonymous_per_minute",
+        "requests per minute per client address without a valid token (and the OpenAPI documents)",
+    ),
+    (
+        "rate_limit.anonymous_burst",
+        "requests at once per client address without a valid token",
+    ),
+    (
+        "rate_limit.max_clients",
+        "most clients tracked per budget; beyond it, new clients share one",
     ),
 ];
 
@@ -373,6 +441,7 @@ impl Settings {
                 check_timeout: Duration::from_millis(raw.snapshot.check_timeout_ms.max(10)),
             },
             flux: flux_limits(raw.flux)?,
+            rate_limit: rate_limit(raw.rate_limit)?,
             unknown_keys,
         })
     }
@@ -505,6 +574,22 @@ fn flux_limits(raw: RawFlux) -> Result<crate::domain::impact::FluxLimits, Settin
     })
 }
 
+fn rate_limit(raw: RawRateLimit) -> Result<RateLimitSettings, SettingsError> {
+    let quota = |class: &str, per_minute: u32, burst: u32| {
+        Ok::<_, SettingsError>(RateQuota {
+            per_minute: positive(&format!("rate_limit.{class}_per_minute"), per_minute)?,
+            burst: positive(&format!("rate_limit.{class}_burst"), burst)?,
+        })
+    };
+    Ok(RateLimitSettings {
+        enabled: raw.enabled,
+        flux: quota("flux", raw.flux_per_minute, raw.flux_burst)?,
+        api: quota("api", raw.api_per_minute, raw.api_burst)?,
+        anonymous: quota("anonymous", raw.anonymous_per_minute, raw.anonymous_burst)?,
+        max_clients: positive("rate_limit.max_clients", raw.max_clients)?,
+    })
+}
+
 fn layers(
     config_file: Option<&Path>,
     env: &HashMap<String, String>,
@@ -525,7 +610,16 @@ fn layers(
         .set_default("snapshot.poll_interval_ms", 1000)?
         .set_default("snapshot.check_timeout_ms", 1000)?
         .set_default("flux.max_inputs", 100)?
-        .set_default("flux.max_response_bytes", 900 * 1024)?;
+        .set_default("flux.max_response_bytes", 900 * 1024)?
+        // The arithmetic behind these is in docs/configuration.md ("Rate limits").
+        .set_default("rate_limit.enabled", true)?
+        .set_default("rate_limit.flux_per_minute", 60_000)?
+        .set_default("rate_limit.flux_burst", 60_000)?
+        .set_default("rate_limit.api_per_minute", 6_000)?
+        .set_default("rate_limit.api_burst", 1_000)?
+        .set_default("rate_limit.anonymous_per_minute", 120)?
+        .set_default("rate_limit.anonymous_burst", 60)?
+        .set_default("rate_limit.max_clients", 100_000)?;
     if let Some(path) = config_file {
         builder = builder.add_source(File::from(path).required(true));
     }
@@ -578,6 +672,7 @@ impl fmt::Debug for Settings {
             .field("http", &self.http)
             .field("snapshot", &self.snapshot)
             .field("flux", &self.flux)
+            .field("rate_limit", &self.rate_limit)
             .finish()
     }
 }
@@ -809,6 +904,10 @@ mod tests {
                 ),
                 "FLUX_CATALOG_HTTP__TRUSTED_PROXIES",
             ),
+            (
+                ("FLUX_CATALOG_RATE_LIMIT__API_BURST", "0"),
+                "FLUX_CATALOG_RATE_LIMIT__API_BURST",
+            ),
         ];
         for ((variable, value), named) in cases {
             let error = match Settings::load(None, &env(&[(variable, value)])) {
@@ -835,6 +934,7 @@ mod tests {
                 "database.migrate_on_start" => "false",
                 "database.ssl_mode" => "require",
                 "http.trusted_proxies" => "10.0.0.0/8,192.0.2.7",
+                "rate_limit.enabled" => "false",
                 _ => "7",
             };
             let s = Settings::load(None, &env(&[(&variable_of(key), value)]))
@@ -879,6 +979,19 @@ mod tests {
         for outside in ["11.0.0.1", "192.0.2.8", "::1", "127.0.0.1"] {
             assert!(!trusted.contains(outside.parse().unwrap()), "{outside}");
         }
+    }
+
+    #[test]
+    fn rate_limits_are_on_by_default() {
+        let s = Settings::load(None, &env(&[])).unwrap();
+        assert!(s.rate_limit.enabled);
+        assert_eq!(
+            s.rate_limit.flux,
+            RateQuota {
+                per_minute: 60_000,
+                burst: 60_000
+            }
+        );
     }
 
     #[test]

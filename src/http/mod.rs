@@ -17,6 +17,7 @@ mod health;
 mod namespaces;
 pub mod openapi;
 mod preconditions;
+pub mod rate_limit;
 mod rolebindings;
 
 pub use access::{ACCESS_LOG, access_log};
@@ -53,8 +54,10 @@ pub struct AppState {
     pub snapshot: std::sync::Arc<crate::snapshot::Snapshot>,
     /// What each cluster's Flux inputs must stay within; checked on every write.
     pub limits: crate::domain::impact::FluxLimits,
-    /// Peers whose forwarding headers name the client in the access log.
+    /// Peers whose forwarding headers name the client, for the access log and rate limits.
     pub trusted_proxies: crate::settings::TrustedProxies,
+    /// `None` when rate limiting is off.
+    pub rate_limits: Option<rate_limit::RateLimits>,
 }
 
 /// A handler answering 405 with the methods the path does serve.

@@ -14,6 +14,7 @@ mod integrity;
 mod lists;
 mod namespaces;
 mod process;
+mod rate_limit;
 mod replicas;
 mod rolebindings;
 mod schema;
