@@ -66,6 +66,7 @@ pub struct Settings {
     /// What every cluster's Flux inputs must stay within; writes that break it are refused.
     pub flux: crate::domain::impact::FluxLimits,
     pub rate_limit: RateLimitSettings,
+    pub cors: CorsSettings,
     /// Keys that were set but mean nothing here, for a warning.
     pub unknown_keys: Vec<String>,
 }
@@ -157,6 +158,67 @@ pub struct RateQuota {
     pub burst: u32,
 }
 
+/// Which browser origins may call the API (CORS). Empty: none, and no CORS headers at all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CorsSettings {
+    /// Exact origins (`https://ui.example.com`, lowercase, no path).
+    pub allowed_origins: Vec<String>,
+    /// `*` was listed: any origin may read the public paths (probes, OpenAPI documents).
+    pub any_origin_on_public_paths: bool,
+    /// How long a browser may cache a preflight's answer.
+    pub max_age: Duration,
+}
+
+impl CorsSettings {
+    fn check(raw: RawCors) -> Result<Self, SettingsError> {
+        let mut settings = Self {
+            max_age: Duration::from_secs(raw.max_age_secs),
+            ..Self::default()
+        };
+        for entry in raw.allowed_origins.iter().map(|e| e.trim()) {
+            match entry {
+                "" => {}
+                "*" => settings.any_origin_on_public_paths = true,
+                origin => settings.allowed_origins.push(
+                    serialized_origin(origin).map_err(|e| invalid("cors.allowed_origins", e))?,
+                ),
+            }
+        }
+        Ok(settings)
+    }
+}
+
+/// `origin` as browsers send it in `Origin`: `scheme://host[:port]`, lowercase, nothing
+/// after the authority. Anything else could never match, so it is refused.
+fn serialized_origin(origin: &str) -> Result<String, String> {
+    let refuse = |why: &str| {
+        Err(format!(
+            "{origin:?} is not an origin like https://ui.example.com or http://localhost:3000 \
+             ({why}); `*` opens only the public paths"
+        ))
+    };
+    let Some((scheme, authority)) = origin.split_once("://") else {
+        return refuse("no scheme");
+    };
+    if !matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https") {
+        return refuse("the scheme must be http or https");
+    }
+    if authority.is_empty()
+        || authority.chars().any(|c| {
+            matches!(c, '/' | '?' | '#' | '@' | '*') || c.is_whitespace() || c.is_control()
+        })
+    {
+        return refuse("only scheme, host and port; no path, not even a trailing slash");
+    }
+    if let Some((_, port)) = authority.rsplit_once(':')
+        && !authority.ends_with(']')
+        && port.parse::<u16>().is_err()
+    {
+        return refuse("the port is not a number");
+    }
+    Ok(origin.to_ascii_lowercase())
+}
+
 /// How the in-memory snapshot the Flux endpoints answer from follows the database.
 #[derive(Debug, Clone)]
 pub struct SnapshotSettings {
@@ -180,6 +242,7 @@ struct RawSettings {
     flux: RawFlux,
     snapshot: RawSnapshot,
     rate_limit: RawRateLimit,
+    cors: RawCors,
 }
 
 #[derive(Deserialize)]
@@ -192,6 +255,12 @@ struct RawRateLimit {
     anonymous_per_minute: u32,
     anonymous_burst: u32,
     max_clients: usize,
+}
+
+#[derive(Deserialize)]
+struct RawCors {
+    allowed_origins: Vec<String>,
+    max_age_secs: u64,
 }
 
 #[derive(Deserialize)]
@@ -257,7 +326,7 @@ fn sources_of(key: &str) -> String {
 
 /// Every setting and what it does, for `serve --help` and the documentation; a test checks
 /// it against the settings' types and defaults.
-pub const DESCRIPTIONS: [(&str, &str); 31] = [
+pub const DESCRIPTIONS: [(&str, &str); 33] = [
     (
         "api_mode",
         "read-only (Flux endpoints and reads) or crud (also writes)",
@@ -364,6 +433,14 @@ pub const DESCRIPTIONS: [(&str, &str); 31] = [
         "rate_limit.max_clients",
         "most clients tracked per budget; beyond it, new clients share one",
     ),
+    (
+        "cors.allowed_origins",
+        "browser origins allowed to call the API, comma-separated; * opens only the public paths; empty: no CORS",
+    ),
+    (
+        "cors.max_age_secs",
+        "how long browsers may cache a CORS preflight answer",
+    ),
 ];
 
 /// The environment variables `serve` reads, one line each, with their defaults.
@@ -442,6 +519,7 @@ impl Settings {
             },
             flux: flux_limits(raw.flux)?,
             rate_limit: rate_limit(raw.rate_limit)?,
+            cors: CorsSettings::check(raw.cors)?,
             unknown_keys,
         })
     }
@@ -619,7 +697,9 @@ fn layers(
         .set_default("rate_limit.api_burst", 1_000)?
         .set_default("rate_limit.anonymous_per_minute", 120)?
         .set_default("rate_limit.anonymous_burst", 60)?
-        .set_default("rate_limit.max_clients", 100_000)?;
+        .set_default("rate_limit.max_clients", 100_000)?
+        .set_default("cors.allowed_origins", Vec::<String>::new())?
+        .set_default("cors.max_age_secs", 600)?;
     if let Some(path) = config_file {
         builder = builder.add_source(File::from(path).required(true));
     }
@@ -636,6 +716,7 @@ fn layers(
             .list_separator(",")
             .with_list_parse_key("environments")
             .with_list_parse_key("http.trusted_proxies")
+            .with_list_parse_key("cors.allowed_origins")
             .source(Some(prefixed)),
     );
     for (variable, key) in REFERENCE_VARIABLES {
@@ -673,6 +754,7 @@ impl fmt::Debug for Settings {
             .field("snapshot", &self.snapshot)
             .field("flux", &self.flux)
             .field("rate_limit", &self.rate_limit)
+            .field("cors", &self.cors)
             .finish()
     }
 }
@@ -908,6 +990,24 @@ mod tests {
                 ("FLUX_CATALOG_RATE_LIMIT__API_BURST", "0"),
                 "FLUX_CATALOG_RATE_LIMIT__API_BURST",
             ),
+            (
+                (
+                    "FLUX_CATALOG_CORS__ALLOWED_ORIGINS",
+                    "https://ui.example.com/",
+                ),
+                "FLUX_CATALOG_CORS__ALLOWED_ORIGINS",
+            ),
+            (
+                ("FLUX_CATALOG_CORS__ALLOWED_ORIGINS", "ui.example.com"),
+                "FLUX_CATALOG_CORS__ALLOWED_ORIGINS",
+            ),
+            (
+                (
+                    "FLUX_CATALOG_CORS__ALLOWED_ORIGINS",
+                    "https://*.example.com",
+                ),
+                "FLUX_CATALOG_CORS__ALLOWED_ORIGINS",
+            ),
         ];
         for ((variable, value), named) in cases {
             let error = match Settings::load(None, &env(&[(variable, value)])) {
@@ -935,6 +1035,7 @@ mod tests {
                 "database.ssl_mode" => "require",
                 "http.trusted_proxies" => "10.0.0.0/8,192.0.2.7",
                 "rate_limit.enabled" => "false",
+                "cors.allowed_origins" => "https://ui.example.com,*",
                 _ => "7",
             };
             let s = Settings::load(None, &env(&[(&variable_of(key), value)]))
@@ -979,6 +1080,30 @@ mod tests {
         for outside in ["11.0.0.1", "192.0.2.8", "::1", "127.0.0.1"] {
             assert!(!trusted.contains(outside.parse().unwrap()), "{outside}");
         }
+    }
+
+    #[test]
+    fn cors_is_off_by_default_and_origins_are_kept_as_browsers_send_them() {
+        let s = Settings::load(None, &env(&[])).unwrap();
+        assert_eq!(s.cors.allowed_origins, Vec::<String>::new());
+        assert!(!s.cors.any_origin_on_public_paths);
+        let s = Settings::load(
+            None,
+            &env(&[(
+                "FLUX_CATALOG_CORS__ALLOWED_ORIGINS",
+                "https://UI.example.com, http://localhost:3000,*,http://[::1]:8080",
+            )]),
+        )
+        .unwrap();
+        assert_eq!(
+            s.cors.allowed_origins,
+            [
+                "https://ui.example.com",
+                "http://localhost:3000",
+                "http://[::1]:8080"
+            ]
+        );
+        assert!(s.cors.any_origin_on_public_paths);
     }
 
     #[test]

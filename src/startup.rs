@@ -407,6 +407,7 @@ impl Application {
             limits: settings.flux,
             trusted_proxies: settings.http.trusted_proxies.clone(),
             rate_limits: http::rate_limit::RateLimits::from_settings(&settings.rate_limit),
+            cors: http::cors::Policy::from_settings(&settings.cors, mode),
         });
         let documents = web::Data::new(Documents::generate());
         let expect = http::expect::service(state.clone());
@@ -416,6 +417,7 @@ impl Application {
                 .app_data(documents.clone())
                 .wrap(from_fn(http::head_as_get))
                 .wrap(from_fn(http::rate_limit::limit))
+                .wrap(from_fn(http::cors::cors))
                 .wrap(from_fn(http::request_id))
                 .wrap(from_fn(http::access_log))
                 .wrap(from_fn(http::normalize_path))

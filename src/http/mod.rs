@@ -8,6 +8,7 @@ pub mod catalog_document;
 mod changes;
 mod clusters;
 mod components;
+pub mod cors;
 pub mod crud;
 mod docs;
 pub mod error;
@@ -58,6 +59,8 @@ pub struct AppState {
     pub trusted_proxies: crate::settings::TrustedProxies,
     /// `None` when rate limiting is off.
     pub rate_limits: Option<rate_limit::RateLimits>,
+    /// `None` when CORS is off.
+    pub cors: Option<cors::Policy>,
 }
 
 /// A handler answering 405 with the methods the path does serve.

@@ -5,6 +5,7 @@ mod bad_input;
 mod clusters;
 mod components;
 mod concurrency;
+mod cors;
 mod dry_run;
 mod fleet_rules;
 mod flux;
