@@ -693,8 +693,8 @@ fn layers(
         .set_default("rate_limit.enabled", true)?
         .set_default("rate_limit.flux_per_minute", 60_000)?
         .set_default("rate_limit.flux_burst", 60_000)?
-        .set_default("rate_limit.api_per_minute", 6_000)?
-        .set_default("rate_limit.api_burst", 1_000)?
+        .set_default("rate_limit.api_per_minute", 36_000)?
+        .set_default("rate_limit.api_burst", 6_000)?
         .set_default("rate_limit.anonymous_per_minute", 120)?
         .set_default("rate_limit.anonymous_burst", 60)?
         .set_default("rate_limit.max_clients", 100_000)?
