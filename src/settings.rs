@@ -459,14 +459,14 @@ pub fn variables_help() -> String {
                     .join(","),
                 Err(_) => v.to_string(),
             });
-        text.push_str(&format!("  {:<44} {about}", variable_of(key)));
+        text.push_str(&format!("  {:<46} {about}", variable_of(key)));
         if let Some(default) = default {
             text.push_str(&format!(" [default: {default}]"));
         }
         text.push('\n');
     }
     text.push_str(&format!(
-        "  {CONFIG_FILE_VARIABLE:<44} a YAML file of these settings, below the environment\n"
+        "  {CONFIG_FILE_VARIABLE:<46} a YAML file of these settings, below the environment\n"
     ));
     text
 }
