@@ -23,9 +23,16 @@ chmod 755 "$work"
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 read_token="fuzz-read-$RANDOM$RANDOM"
 write_token="fuzz-write-$RANDOM$RANDOM"
-# Never the caller's DATABASE_URL: fuzzing writes whatever it likes.
+# Never the caller's DATABASE_URL: fuzzing writes whatever it likes. Rate limits stay on
+# (their headers are checked against the document) with budgets that never refuse: the
+# default run (about 50 requests a second from one address) fits the defaults, but a deeper
+# run or a faster machine must not have requests refused instead of tested.
+limit=1000000000
 env -u DATABASE_URL API_MODE=crud AUTH_TOKEN="$read_token" CRUD_AUTH_TOKEN="$write_token" \
   LISTEN_ADDR="127.0.0.1:$port" SEED_FILE=demo/catalog.json \
+  FLUX_CATALOG_RATE_LIMIT__API_PER_MINUTE=$limit FLUX_CATALOG_RATE_LIMIT__API_BURST=$limit \
+  FLUX_CATALOG_RATE_LIMIT__FLUX_PER_MINUTE=$limit FLUX_CATALOG_RATE_LIMIT__FLUX_BURST=$limit \
+  FLUX_CATALOG_RATE_LIMIT__ANONYMOUS_PER_MINUTE=$limit FLUX_CATALOG_RATE_LIMIT__ANONYMOUS_BURST=$limit \
   FLUX_CATALOG_DATABASE__EMBEDDED_DATA_DIR="$work/postgres" RUST_LOG=warn \
   "${CARGO_TARGET_DIR:-target}/debug/flux-catalog" serve 2>"$work/server.log" &
 server=$!

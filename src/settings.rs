@@ -69,6 +69,8 @@ pub struct Settings {
     pub metrics_require_token: bool,
     /// Text lines or JSON objects (see `logging`).
     pub log_format: crate::logging::Format,
+    pub rate_limit: RateLimitSettings,
+    pub cors: CorsSettings,
     /// Keys that were set but mean nothing here, for a warning.
     pub unknown_keys: Vec<String>,
 }
@@ -103,7 +105,8 @@ pub struct HttpSettings {
     pub workers: usize,
     /// How long in-flight requests may take to finish after SIGTERM.
     pub shutdown_timeout: Duration,
-    /// Reverse proxies whose `X-Forwarded-For`/`Forwarded` headers the access log believes.
+    /// Reverse proxies whose `X-Forwarded-For`/`Forwarded` headers the access log and the
+    /// rate limits believe.
     pub trusted_proxies: TrustedProxies,
     /// Connections served at once, over all workers; more wait in the listen backlog.
     pub max_connections: usize,
@@ -158,6 +161,88 @@ impl TrustedProxies {
     }
 }
 
+/// How many requests each client may make; see `http::rate_limit` for who counts as a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimitSettings {
+    pub enabled: bool,
+    /// Flux endpoints with a valid token, per token and client address.
+    pub flux: RateQuota,
+    /// Every other endpoint with a valid token, per token.
+    pub api: RateQuota,
+    /// Requests without a valid token, and the OpenAPI documents, per client address.
+    pub anonymous: RateQuota,
+    /// Most clients tracked per budget; beyond it, new clients share one budget.
+    pub max_clients: usize,
+}
+
+/// A token bucket: `burst` requests at once, refilled at `per_minute`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateQuota {
+    pub per_minute: u32,
+    pub burst: u32,
+}
+
+/// Which browser origins may call the API (CORS). Empty: none, and no CORS headers at all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CorsSettings {
+    /// Exact origins (`https://ui.example.com`, lowercase, no path).
+    pub allowed_origins: Vec<String>,
+    /// `*` was listed: any origin may read the public paths (probes, OpenAPI documents).
+    pub any_origin_on_public_paths: bool,
+    /// How long a browser may cache a preflight's answer.
+    pub max_age: Duration,
+}
+
+impl CorsSettings {
+    fn check(raw: RawCors) -> Result<Self, SettingsError> {
+        let mut settings = Self {
+            max_age: Duration::from_secs(raw.max_age_secs),
+            ..Self::default()
+        };
+        for entry in raw.allowed_origins.iter().map(|e| e.trim()) {
+            match entry {
+                "" => {}
+                "*" => settings.any_origin_on_public_paths = true,
+                origin => settings.allowed_origins.push(
+                    serialized_origin(origin).map_err(|e| invalid("cors.allowed_origins", e))?,
+                ),
+            }
+        }
+        Ok(settings)
+    }
+}
+
+/// `origin` as browsers send it in `Origin`: `scheme://host[:port]`, lowercase, nothing
+/// after the authority. Anything else could never match, so it is refused.
+fn serialized_origin(origin: &str) -> Result<String, String> {
+    let refuse = |why: &str| {
+        Err(format!(
+            "{origin:?} is not an origin like https://ui.example.com or http://localhost:3000 \
+             ({why}); `*` opens only the public paths"
+        ))
+    };
+    let Some((scheme, authority)) = origin.split_once("://") else {
+        return refuse("no scheme");
+    };
+    if !matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https") {
+        return refuse("the scheme must be http or https");
+    }
+    if authority.is_empty()
+        || authority.chars().any(|c| {
+            matches!(c, '/' | '?' | '#' | '@' | '*') || c.is_whitespace() || c.is_control()
+        })
+    {
+        return refuse("only scheme, host and port; no path, not even a trailing slash");
+    }
+    if let Some((_, port)) = authority.rsplit_once(':')
+        && !authority.ends_with(']')
+        && port.parse::<u16>().is_err()
+    {
+        return refuse("the port is not a number");
+    }
+    Ok(origin.to_ascii_lowercase())
+}
+
 /// How the in-memory snapshot the Flux endpoints answer from follows the database.
 #[derive(Debug, Clone)]
 pub struct SnapshotSettings {
@@ -182,11 +267,31 @@ struct RawSettings {
     snapshot: RawSnapshot,
     metrics: RawMetrics,
     log_format: String,
+    rate_limit: RawRateLimit,
+    cors: RawCors,
 }
 
 #[derive(Deserialize)]
 struct RawMetrics {
     require_token: bool,
+}
+
+#[derive(Deserialize)]
+struct RawRateLimit {
+    enabled: bool,
+    flux_per_minute: u32,
+    flux_burst: u32,
+    api_per_minute: u32,
+    api_burst: u32,
+    anonymous_per_minute: u32,
+    anonymous_burst: u32,
+    max_clients: usize,
+}
+
+#[derive(Deserialize)]
+struct RawCors {
+    allowed_origins: Vec<String>,
+    max_age_secs: u64,
 }
 
 #[derive(Deserialize)]
@@ -259,7 +364,7 @@ fn sources_of(key: &str) -> String {
 
 /// Every setting and what it does, for `serve --help` and the documentation; a test checks
 /// it against the settings' types and defaults.
-pub const DESCRIPTIONS: [(&str, &str); 32] = [
+pub const DESCRIPTIONS: [(&str, &str); 42] = [
     (
         "api_mode",
         "read-only (Flux endpoints and reads) or crud (also writes)",
@@ -319,7 +424,7 @@ pub const DESCRIPTIONS: [(&str, &str); 32] = [
     ),
     (
         "http.trusted_proxies",
-        "reverse proxies (IPs or CIDR networks, comma-separated) whose X-Forwarded-For the access log believes",
+        "reverse proxies (IPs or CIDR networks, comma-separated) whose X-Forwarded-For the access log and the rate limits believe",
     ),
     (
         "http.max_connections",
@@ -367,6 +472,46 @@ pub const DESCRIPTIONS: [(&str, &str); 32] = [
         "flux.max_response_bytes",
         "largest Flux response a write may produce",
     ),
+    (
+        "rate_limit.enabled",
+        "limit requests per client (429 with Retry-After beyond the budget)",
+    ),
+    (
+        "rate_limit.flux_per_minute",
+        "Flux endpoints: requests per minute per token and client address",
+    ),
+    (
+        "rate_limit.flux_burst",
+        "Flux endpoints: requests at once per token and client address",
+    ),
+    (
+        "rate_limit.api_per_minute",
+        "every other endpoint: requests per minute per token",
+    ),
+    (
+        "rate_limit.api_burst",
+        "every other endpoint: requests at once per token",
+    ),
+    (
+        "rate_limit.anonymous_per_minute",
+        "requests per minute per client address without a valid token (and the OpenAPI documents)",
+    ),
+    (
+        "rate_limit.anonymous_burst",
+        "requests at once per client address without a valid token",
+    ),
+    (
+        "rate_limit.max_clients",
+        "most clients tracked per budget; beyond it, new clients share one",
+    ),
+    (
+        "cors.allowed_origins",
+        "browser origins allowed to call the API, comma-separated; * opens only the public paths; empty: no CORS",
+    ),
+    (
+        "cors.max_age_secs",
+        "how long browsers may cache a CORS preflight answer",
+    ),
 ];
 
 /// The environment variables `serve` reads, one line each, with their defaults.
@@ -385,14 +530,14 @@ pub fn variables_help() -> String {
                     .join(","),
                 Err(_) => v.to_string(),
             });
-        text.push_str(&format!("  {:<44} {about}", variable_of(key)));
+        text.push_str(&format!("  {:<46} {about}", variable_of(key)));
         if let Some(default) = default {
             text.push_str(&format!(" [default: {default}]"));
         }
         text.push('\n');
     }
     text.push_str(&format!(
-        "  {CONFIG_FILE_VARIABLE:<44} a YAML file of these settings, below the environment\n"
+        "  {CONFIG_FILE_VARIABLE:<46} a YAML file of these settings, below the environment\n"
     ));
     text
 }
@@ -449,6 +594,8 @@ impl Settings {
                 .log_format
                 .parse()
                 .map_err(|e| invalid("log_format", e))?,
+            rate_limit: rate_limit(raw.rate_limit)?,
+            cors: CorsSettings::check(raw.cors)?,
             unknown_keys,
         })
     }
@@ -607,6 +754,22 @@ fn flux_limits(raw: RawFlux) -> Result<crate::domain::impact::FluxLimits, Settin
     })
 }
 
+fn rate_limit(raw: RawRateLimit) -> Result<RateLimitSettings, SettingsError> {
+    let quota = |class: &str, per_minute: u32, burst: u32| {
+        Ok::<_, SettingsError>(RateQuota {
+            per_minute: positive(&format!("rate_limit.{class}_per_minute"), per_minute)?,
+            burst: positive(&format!("rate_limit.{class}_burst"), burst)?,
+        })
+    };
+    Ok(RateLimitSettings {
+        enabled: raw.enabled,
+        flux: quota("flux", raw.flux_per_minute, raw.flux_burst)?,
+        api: quota("api", raw.api_per_minute, raw.api_burst)?,
+        anonymous: quota("anonymous", raw.anonymous_per_minute, raw.anonymous_burst)?,
+        max_clients: positive("rate_limit.max_clients", raw.max_clients)?,
+    })
+}
+
 fn layers(
     config_file: Option<&Path>,
     env: &HashMap<String, String>,
@@ -636,7 +799,18 @@ fn layers(
         .set_default("metrics.require_token", false)?
         .set_default("log_format", "text")?
         .set_default("flux.max_inputs", 100)?
-        .set_default("flux.max_response_bytes", 900 * 1024)?;
+        .set_default("flux.max_response_bytes", 900 * 1024)?
+        // The arithmetic behind these is in docs/configuration.md ("Rate limits").
+        .set_default("rate_limit.enabled", true)?
+        .set_default("rate_limit.flux_per_minute", 60_000)?
+        .set_default("rate_limit.flux_burst", 60_000)?
+        .set_default("rate_limit.api_per_minute", 36_000)?
+        .set_default("rate_limit.api_burst", 6_000)?
+        .set_default("rate_limit.anonymous_per_minute", 120)?
+        .set_default("rate_limit.anonymous_burst", 60)?
+        .set_default("rate_limit.max_clients", 100_000)?
+        .set_default("cors.allowed_origins", Vec::<String>::new())?
+        .set_default("cors.max_age_secs", 600)?;
     if let Some(path) = config_file {
         builder = builder.add_source(File::from(path).required(true));
     }
@@ -653,6 +827,7 @@ fn layers(
             .list_separator(",")
             .with_list_parse_key("environments")
             .with_list_parse_key("http.trusted_proxies")
+            .with_list_parse_key("cors.allowed_origins")
             .source(Some(prefixed)),
     );
     for (variable, key) in REFERENCE_VARIABLES {
@@ -689,6 +864,8 @@ impl fmt::Debug for Settings {
             .field("http", &self.http)
             .field("snapshot", &self.snapshot)
             .field("flux", &self.flux)
+            .field("rate_limit", &self.rate_limit)
+            .field("cors", &self.cors)
             .finish()
     }
 }
@@ -920,6 +1097,28 @@ mod tests {
                 ),
                 "FLUX_CATALOG_HTTP__TRUSTED_PROXIES",
             ),
+            (
+                ("FLUX_CATALOG_RATE_LIMIT__API_BURST", "0"),
+                "FLUX_CATALOG_RATE_LIMIT__API_BURST",
+            ),
+            (
+                (
+                    "FLUX_CATALOG_CORS__ALLOWED_ORIGINS",
+                    "https://ui.example.com/",
+                ),
+                "FLUX_CATALOG_CORS__ALLOWED_ORIGINS",
+            ),
+            (
+                ("FLUX_CATALOG_CORS__ALLOWED_ORIGINS", "ui.example.com"),
+                "FLUX_CATALOG_CORS__ALLOWED_ORIGINS",
+            ),
+            (
+                (
+                    "FLUX_CATALOG_CORS__ALLOWED_ORIGINS",
+                    "https://*.example.com",
+                ),
+                "FLUX_CATALOG_CORS__ALLOWED_ORIGINS",
+            ),
         ];
         for ((variable, value), named) in cases {
             let error = match Settings::load(None, &env(&[(variable, value)])) {
@@ -948,6 +1147,8 @@ mod tests {
                 "http.trusted_proxies" => "10.0.0.0/8,192.0.2.7",
                 "log_format" => "json",
                 "metrics.require_token" => "true",
+                "rate_limit.enabled" => "false",
+                "cors.allowed_origins" => "https://ui.example.com,*",
                 _ => "7",
             };
             let s = Settings::load(None, &env(&[(&variable_of(key), value)]))
@@ -992,6 +1193,43 @@ mod tests {
         for outside in ["11.0.0.1", "192.0.2.8", "::1", "127.0.0.1"] {
             assert!(!trusted.contains(outside.parse().unwrap()), "{outside}");
         }
+    }
+
+    #[test]
+    fn cors_is_off_by_default_and_origins_are_kept_as_browsers_send_them() {
+        let s = Settings::load(None, &env(&[])).unwrap();
+        assert_eq!(s.cors.allowed_origins, Vec::<String>::new());
+        assert!(!s.cors.any_origin_on_public_paths);
+        let s = Settings::load(
+            None,
+            &env(&[(
+                "FLUX_CATALOG_CORS__ALLOWED_ORIGINS",
+                "https://UI.example.com, http://localhost:3000,*,http://[::1]:8080",
+            )]),
+        )
+        .unwrap();
+        assert_eq!(
+            s.cors.allowed_origins,
+            [
+                "https://ui.example.com",
+                "http://localhost:3000",
+                "http://[::1]:8080"
+            ]
+        );
+        assert!(s.cors.any_origin_on_public_paths);
+    }
+
+    #[test]
+    fn rate_limits_are_on_by_default() {
+        let s = Settings::load(None, &env(&[])).unwrap();
+        assert!(s.rate_limit.enabled);
+        assert_eq!(
+            s.rate_limit.flux,
+            RateQuota {
+                per_minute: 60_000,
+                burst: 60_000
+            }
+        );
     }
 
     #[test]

@@ -425,6 +425,8 @@ impl Application {
             limits: settings.flux,
             trusted_proxies: settings.http.trusted_proxies.clone(),
             metrics,
+            rate_limits: http::rate_limit::RateLimits::from_settings(&settings.rate_limit),
+            cors: http::cors::Policy::from_settings(&settings.cors, mode),
         });
         let metrics_need_token = settings.metrics_require_token;
         let documents = web::Data::new(Documents::generate());
@@ -435,6 +437,8 @@ impl Application {
                 .app_data(documents.clone())
                 .wrap(from_fn(http::bounded_headers))
                 .wrap(from_fn(http::head_as_get))
+                .wrap(from_fn(http::rate_limit::limit))
+                .wrap(from_fn(http::cors::cors))
                 .wrap(from_fn(http::request_id))
                 .wrap(from_fn(http::access_log))
                 .wrap(from_fn(http::metrics::observe))

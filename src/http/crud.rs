@@ -146,7 +146,7 @@ pub fn page_response<T: Serialize>(
         links.push(link_to((page.offset - page.limit).max(0), "prev"));
     }
     let mut response = HttpResponse::Ok();
-    response.insert_header(("X-Total-Count", total.to_string()));
+    response.insert_header((TOTAL_COUNT_HEADER, total.to_string()));
     if !links.is_empty() {
         response.insert_header((header::LINK, links.join(", ")));
     }
@@ -227,6 +227,7 @@ pub struct WriteQuery {
 
 /// Asks a real write to answer with a [`WriteReport`] instead of just the resource.
 pub const CHANGES_HEADER: &str = "x-flux-changes";
+pub const TOTAL_COUNT_HEADER: &str = "x-total-count";
 /// On every write response: how many clusters' Flux inputs the write changes.
 pub const CHANGED_CLUSTERS_HEADER: &str = "x-flux-changed-clusters";
 

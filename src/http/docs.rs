@@ -120,3 +120,15 @@ pub enum QueryErrors {
     #[response(status = 400, content_type = "application/problem+json")]
     BadRequest(Problem),
 }
+
+/// Every operation the rate limits apply to (all but the probes), as one shared component;
+/// `openapi::RateLimitResponses` adds it, following `rate_limit::UNLIMITED_PATHS`.
+#[derive(IntoResponses)]
+pub enum RateLimited {
+    /// This client used up its request budget (`RATE_LIMITED`): its token on this endpoint
+    /// (on the Flux endpoints: its token from its address), or, without a valid token, its
+    /// address. Only when rate limits are on.
+    #[response(status = 429, content_type = "application/problem+json",
+        headers(("Retry-After" = String, description = "Seconds to wait before retrying")))]
+    TooManyRequests(Problem),
+}

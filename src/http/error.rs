@@ -56,6 +56,8 @@ pub enum ErrorCode {
     /// 422: the result would leave clusters with inputs Flux cannot use (a missing
     /// dependency, too many inputs, a response too large); `violations` names each.
     BreaksFlux,
+    /// 429: this client used up its request budget; `Retry-After` says when to retry.
+    RateLimited,
     /// 500: a bug or a broken database; details are in the server log only.
     InternalError,
     /// 503: the database is unreachable, or stopped answering mid-operation.
@@ -87,6 +89,7 @@ impl ErrorCode {
             Self::ValidationFailed | Self::UnknownReference | Self::BreaksFlux => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
+            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
             Self::StoreUnavailable | Self::NotReady | Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -112,6 +115,7 @@ impl ErrorCode {
             Self::ValidationFailed => "Validation failed",
             Self::UnknownReference => "Unknown reference",
             Self::BreaksFlux => "Breaks Flux",
+            Self::RateLimited => "Too many requests",
             Self::InternalError => "Internal error",
             Self::StoreUnavailable => "Store unavailable",
             Self::NotReady => "Not ready",
@@ -292,6 +296,12 @@ pub enum ApiError {
     /// 503 `NOT_READY` (readiness probe).
     #[error("not ready: {0}")]
     NotReady(String),
+    /// 429, with `Retry-After`; `client` says whose budget ran out ("for this token").
+    #[error("too many requests {client}; retry in {retry_after_secs} s")]
+    RateLimited {
+        client: &'static str,
+        retry_after_secs: u64,
+    },
     /// 500; the cause is logged, never sent.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -321,6 +331,7 @@ impl ApiError {
             Self::UnknownReference(_) => ErrorCode::UnknownReference,
             Self::StoreUnavailable(_) | Self::StoreTimedOut(_) => ErrorCode::StoreUnavailable,
             Self::NotReady(_) => ErrorCode::NotReady,
+            Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::Internal(_) => ErrorCode::InternalError,
         }
     }
@@ -516,6 +527,11 @@ impl ResponseError for ApiError {
             // What is left of the body would be read as the next request.
             Self::BodyTimeout(_) => {
                 response.force_close();
+            }
+            Self::RateLimited {
+                retry_after_secs, ..
+            } => {
+                response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
             }
             Self::PreconditionFailed {
                 current: Some(revision),

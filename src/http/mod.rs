@@ -10,6 +10,7 @@ mod changes;
 mod clusters;
 mod components;
 pub mod connection;
+pub mod cors;
 pub mod crud;
 mod docs;
 pub mod error;
@@ -20,6 +21,7 @@ pub mod metrics;
 mod namespaces;
 pub mod openapi;
 mod preconditions;
+pub mod rate_limit;
 mod rolebindings;
 
 pub use access::{ACCESS_LOG, access_log};
@@ -62,10 +64,14 @@ pub struct AppState {
     pub snapshot: std::sync::Arc<crate::snapshot::Snapshot>,
     /// What each cluster's Flux inputs must stay within; checked on every write.
     pub limits: crate::domain::impact::FluxLimits,
-    /// Peers whose forwarding headers name the client in the access log.
+    /// Peers whose forwarding headers name the client, for the access log and rate limits.
     pub trusted_proxies: crate::settings::TrustedProxies,
     /// What `/metrics` shows.
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
+    /// `None` when rate limiting is off.
+    pub rate_limits: Option<rate_limit::RateLimits>,
+    /// `None` when CORS is off.
+    pub cors: Option<cors::Policy>,
 }
 
 /// A handler answering 405 with the methods the path does serve.

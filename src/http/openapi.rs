@@ -5,7 +5,9 @@ use actix_web::http::header;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{audit, clusters, components, error, flux, health, namespaces, rolebindings};
+use super::{
+    audit, clusters, components, docs, error, flux, health, namespaces, rate_limit, rolebindings,
+};
 use crate::domain::names;
 
 #[derive(OpenApi)]
@@ -33,7 +35,7 @@ with 405. Every error is an RFC 9457 problem document (application/problem+json)
     ),
     components(schemas(error::Problem, error::ErrorCode, error::ProblemField, error::ProblemReferrer,
         error::ProblemViolation)),
-    modifiers(&SecuritySchemes, &FluxResponseHeaders, &NamePatterns),
+    modifiers(&SecuritySchemes, &FluxResponseHeaders, &NamePatterns, &RateLimitResponses),
     security(("bearerAuth" = []), ("basicAuth" = [])),
     tags(
         (name = "flux", description = "ExternalService endpoints polled by Flux Operator; both modes"),
@@ -98,6 +100,66 @@ impl Modify for FluxResponseHeaders {
                 let mut header = Header::new(schema);
                 header.description = Some(description.to_owned());
                 ok.headers.insert(name.to_owned(), RefOr::T(header));
+            }
+        }
+    }
+}
+
+/// The 429 of [`docs::RateLimited`] on every operation the rate limits apply to, and the
+/// [`rate_limit::HEADERS`] on its 2xx responses; both defined once, in the components.
+struct RateLimitResponses;
+
+/// The name of the 429 response among the components.
+const RATE_LIMITED: &str = "RateLimited";
+
+impl Modify for RateLimitResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::schema::Ref;
+        use utoipa::openapi::{RefOr, header::Header};
+        use utoipa::{IntoResponses, PartialSchema};
+        let header_ref = |name: &str| RefOr::Ref(Ref::new(format!("#/components/headers/{name}")));
+        let components = openapi.components.get_or_insert_with(Default::default);
+        for (name, description) in rate_limit::HEADERS {
+            let mut header = Header::new(i64::schema());
+            header.description = Some(description.to_owned());
+            components.headers.insert(name.to_owned(), RefOr::T(header));
+        }
+        let mut refused = docs::RateLimited::responses()
+            .into_values()
+            .next()
+            .expect("one response");
+        if let RefOr::T(response) = &mut refused {
+            for (name, _) in rate_limit::HEADERS {
+                response.headers.insert(name.to_owned(), header_ref(name));
+            }
+        }
+        components
+            .responses
+            .insert(RATE_LIMITED.to_owned(), refused);
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if rate_limit::UNLIMITED_PATHS.contains(&path.as_str()) {
+                continue;
+            }
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let responses = &mut operation.responses.responses;
+                for (status, response) in responses.iter_mut() {
+                    if let (true, RefOr::T(response)) = (status.starts_with('2'), response) {
+                        for (name, _) in rate_limit::HEADERS {
+                            response.headers.insert(name.to_owned(), header_ref(name));
+                        }
+                    }
+                }
+                responses.insert(
+                    "429".to_owned(),
+                    RefOr::Ref(Ref::from_response_name(RATE_LIMITED)),
+                );
             }
         }
     }
