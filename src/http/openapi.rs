@@ -5,7 +5,7 @@ use actix_web::http::header;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{audit, clusters, components, error, flux, health, namespaces, rolebindings};
+use super::{audit, browser, clusters, components, error, flux, health, namespaces, rolebindings};
 use crate::domain::names;
 
 #[derive(OpenApi)]
@@ -29,7 +29,7 @@ with 405. Every error is an RFC 9457 problem document (application/problem+json)
         rolebindings::list, rolebindings::create, rolebindings::get, rolebindings::replace, rolebindings::patch, rolebindings::delete,
         rolebindings::history, rolebindings::rollback,
         audit::list,
-        health::health, health::ready, yaml, json, super::metrics::metrics,
+        health::health, health::ready, yaml, json, super::metrics::metrics, browser::page,
     ),
     components(schemas(error::Problem, error::ErrorCode, error::ProblemField, error::ProblemReferrer,
         error::ProblemViolation)),
@@ -42,7 +42,7 @@ with 405. Every error is an RFC 9457 problem document (application/problem+json)
         (name = "namespaces", description = "Namespace definitions"),
         (name = "rolebindings", description = "Rolebinding definitions"),
         (name = "audit", description = "Who changed what; crud mode, write credential"),
-        (name = "service", description = "Probes and this document; no token needed"),
+        (name = "service", description = "Probes, this document and the API browser; no token needed"),
     )
 )]
 pub struct ApiDoc;
