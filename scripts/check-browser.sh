@@ -34,10 +34,15 @@ env -u DATABASE_URL API_MODE=crud AUTH_TOKEN="$read_token" CRUD_AUTH_TOKEN="brow
   "${CARGO_TARGET_DIR:-target}/debug/flux-catalog" serve 2>"$work/server.log" &
 server=$!
 cleanup() {
+  local status=$?
   kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
-  # Keep a failure's screenshot; the rest (PostgreSQL's data) goes.
-  rm -rf "$work/postgres" "$work/server.log"
-  rmdir "$work" 2>/dev/null || true
+  if [ "$status" -eq 0 ]; then
+    rm -rf "$work"
+  else
+    # The screenshot and the logs stay for a look; PostgreSQL's data goes.
+    rm -rf "$work/postgres"
+    echo "check-browser: logs and any screenshot in $work" >&2
+  fi
 }
 trap cleanup EXIT
 
