@@ -5,6 +5,9 @@
 # in which the API fuzzer (schemathesis) and the checking tools are installed; and Go with
 # the three libraries scripts/flux-render is built from offline (GOPATH mode: the Go module
 # proxy is not reachable). Installs Debian's packages when something is missing.
+#
+#   scripts/install-deps.sh            # to build, run and test the service
+#   scripts/install-deps.sh browser    # also Chromium and Node.js, for scripts/check-browser.sh
 set -euo pipefail
 
 have_postgres() {
@@ -22,6 +25,10 @@ command -v go >/dev/null 2>&1 || missing+=(golang-go)
 [ -d /usr/share/gocode/src/github.com/Masterminds/sprig ] || missing+=(golang-github-masterminds-sprig-dev)
 [ -d /usr/share/gocode/src/sigs.k8s.io/yaml ] || missing+=(golang-k8s-sigs-yaml-dev)
 [ -d /usr/share/gocode/src/github.com/rainycape/unidecode ] || missing+=(golang-github-rainycape-unidecode-dev)
+if [ "${1:-}" = browser ]; then
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  { command -v node && command -v npm; } >/dev/null 2>&1 || missing+=(nodejs npm)
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "installing ${missing[*]}..." >&2

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: unit and property tests of every crate in the workspace, the integration
 # tests (which start their own private PostgreSQL, or use DATABASE_URL when it is set), the
-# API fuzzing run, the offline checks of the Helm chart, and the check that the Flux examples
-# render and validate against real responses.
+# API fuzzing run, the offline checks of the Helm chart, the check that the Flux examples
+# render and validate against real responses, and the API browser in a headless chromium.
 #
 #   scripts/test.sh                      # everything
 #   scripts/test.sh --test api flux      # arguments narrow the run: they go to cargo test alone
@@ -16,3 +16,4 @@ cargo test --locked --workspace --all-targets
 scripts/fuzz.sh
 scripts/check-chart.sh
 scripts/check-flux-examples.sh
+scripts/check-browser.sh

@@ -22,26 +22,21 @@ use actix_web::{HttpMessage, ResponseError, web};
 use super::error::ApiError;
 use super::{AppState, access, auth};
 
-/// Whether `path`, with slashes folded as `normalize_path` does, is one of
-/// [`super::PUBLIC_PATHS`].
-fn is_public(path: &str) -> bool {
-    let folded: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    super::PUBLIC_PATHS
-        .iter()
-        .any(|public| public.trim_start_matches('/') == folded.join("/") && folded.len() == 1)
+/// `path` with slashes folded as `normalize_path` will fold them.
+fn folded(path: &str) -> String {
+    format!(
+        "/{}",
+        path.split('/')
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join("/")
+    )
 }
 
 /// What a request announcing a body must pass before the server asks for the body.
 pub fn check(state: &AppState, request: &Request) -> Result<(), ApiError> {
-    let path = request.path();
-    if !is_public(path) {
-        let folded = format!(
-            "/{}",
-            path.split('/')
-                .filter(|s| !s.is_empty())
-                .collect::<Vec<_>>()
-                .join("/")
-        );
+    let folded = folded(request.path());
+    if !super::is_public(&folded) {
         auth::authorize(
             &state.credentials,
             state.mode,
@@ -120,8 +115,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn public_paths_are_those_of_the_probes_and_documents() {
-        for path in ["/health", "//ready/", "/openapi.yaml", "/openapi.json"] {
+    fn public_paths_are_those_of_the_probes_documents_and_api_browser() {
+        let is_public = |path| crate::http::is_public(&folded(path));
+        for path in [
+            "/health",
+            "//ready/",
+            "/openapi.yaml",
+            "/openapi.json",
+            "/docs/",
+            "/docs/swagger-ui.css",
+            "/docs//no/such/file",
+        ] {
             assert!(is_public(path), "{path}");
         }
         for path in [
@@ -130,6 +134,8 @@ mod tests {
             "/health/x",
             "/healthz",
             "/api/v2/flux/clusters",
+            "/docsx",
+            "/docs.json",
         ] {
             assert!(!is_public(path), "{path}");
         }

@@ -5,6 +5,7 @@ mod admission;
 mod audit;
 pub mod auth;
 mod body;
+mod browser;
 pub mod catalog_document;
 mod changes;
 mod clusters;
@@ -87,9 +88,25 @@ fn get_only(path: &str) -> actix_web::Resource {
     web::resource(path).default_service(web::to(not_allowed("GET, HEAD", false)))
 }
 
-/// The paths that need no credential: the probes and the OpenAPI document. Everything else
-/// needs a token (also checked before `100 Continue`, see [`expect`]).
-pub const PUBLIC_PATHS: [&str; 4] = ["/health", "/ready", "/openapi.yaml", "/openapi.json"];
+/// The paths that need no credential: the probes, the OpenAPI document and the API browser
+/// (with its files, see [`is_public`]). Everything else needs a token (also checked before
+/// `100 Continue`, see [`expect`]).
+pub const PUBLIC_PATHS: [&str; 5] = [
+    "/health",
+    "/ready",
+    "/openapi.yaml",
+    "/openapi.json",
+    browser::PATH,
+];
+
+/// Whether a path, slashes folded as [`normalize_path`] does, needs no credential: one of
+/// [`PUBLIC_PATHS`], or anything under the API browser's (its files, or a 404).
+pub fn is_public(path: &str) -> bool {
+    PUBLIC_PATHS.contains(&path)
+        || path
+            .strip_prefix(browser::PATH)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
 
 /// Prometheus metrics: public unless `metrics.require_token` is set.
 pub const METRICS_PATH: &str = "/metrics";
@@ -106,10 +123,12 @@ pub fn configure(config: &mut web::ServiceConfig, mode: Mode, metrics_need_token
             "/ready" => web::get().to(health::ready),
             "/openapi.yaml" => web::get().to(openapi::yaml),
             "/openapi.json" => web::get().to(openapi::json),
+            browser::PATH => web::get().to(browser::page),
             other => unreachable!("{other} has no handler"),
         };
         config.service(get_only(path).route(route));
     }
+    config.service(get_only(browser::FILES).route(web::get().to(browser::file)));
 
     config.service(
         web::scope("")
@@ -255,6 +274,11 @@ pub async fn bounded_headers<B: MessageBody + 'static>(
     }
 }
 
+/// The path as the client sent it, kept by [`normalize_path`] when it folded it (relative
+/// references resolve against the path as sent).
+#[derive(Debug, Clone)]
+pub struct SentPath(pub String);
+
 /// Middleware folding doubled and trailing slashes (`/clusters/`, `//clusters`) before
 /// routing. Paths that need nothing, nearly all of them, cost one scan of their bytes.
 pub async fn normalize_path(
@@ -278,11 +302,13 @@ pub async fn normalize_path(
             Some(query) => format!("{folded}?{query}"),
             None => folded,
         };
+        let sent = SentPath(path.to_owned());
         if let Ok(path_and_query) = path_and_query.parse() {
             parts.path_and_query = Some(path_and_query);
             if let Ok(uri) = actix_web::http::Uri::from_parts(parts) {
                 request.match_info_mut().get_mut().update(&uri);
                 request.head_mut().uri = uri;
+                request.extensions_mut().insert(sent);
             }
         }
     }

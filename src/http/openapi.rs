@@ -6,7 +6,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    audit, clusters, components, docs, error, flux, health, namespaces, rate_limit, rolebindings,
+    audit, browser, clusters, components, docs, error, flux, health, namespaces, rate_limit,
+    rolebindings,
 };
 use crate::domain::names;
 
@@ -31,7 +32,7 @@ with 405. Every error is an RFC 9457 problem document (application/problem+json)
         rolebindings::list, rolebindings::create, rolebindings::get, rolebindings::replace, rolebindings::patch, rolebindings::delete,
         rolebindings::history, rolebindings::rollback,
         audit::list,
-        health::health, health::ready, yaml, json, super::metrics::metrics,
+        health::health, health::ready, yaml, json, super::metrics::metrics, browser::page,
     ),
     components(schemas(error::Problem, error::ErrorCode, error::ProblemField, error::ProblemReferrer,
         error::ProblemViolation)),
@@ -44,7 +45,7 @@ with 405. Every error is an RFC 9457 problem document (application/problem+json)
         (name = "namespaces", description = "Namespace definitions"),
         (name = "rolebindings", description = "Rolebinding definitions"),
         (name = "audit", description = "Who changed what; crud mode, write credential"),
-        (name = "service", description = "Probes and this document; no token needed"),
+        (name = "service", description = "Probes, this document and the API browser; no token needed"),
     )
 )]
 pub struct ApiDoc;

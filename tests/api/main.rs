@@ -1,5 +1,6 @@
 //! Integration tests: a real server over real HTTP on a real PostgreSQL, one database per test.
 
+mod api_browser;
 mod auth;
 mod bad_input;
 mod clusters;
