@@ -195,7 +195,7 @@ async def bigbodies(args, url):
     # A valid merge patch of about 1 MB: a cluster's own annotations-like payload is not
     # needed; whitespace pads it to size, so the server must read and parse all of it.
     body = b'{"component_version": "9.9.9"' + b" " * (1 << 20) + b"}"
-    path = f"/platform-components/{args.component}?dry_run=true"
+    path = f"/platform_components/{args.component}?dry_run=true"
     statuses = {}
     with Sampler(args.pid) as sampler:
         results = await asyncio.gather(
@@ -222,7 +222,7 @@ async def writers(args, url):
     """A burst of dry-run writes; meanwhile, /ready and database-backed reads are sampled."""
     before = rss_mib(args.pid)
     stop = time.monotonic() + args.write_seconds
-    path = f"/platform-components/{args.component}?dry_run=true"
+    path = f"/platform_components/{args.component}?dry_run=true"
     body = b'{"component_version": "9.9.9"}'
     statuses = {}
 
@@ -249,7 +249,7 @@ async def writers(args, url):
             except ValueError:
                 database = None
             ready_samples.append((status, database))
-            _, _, _, seconds = await request(url, "GET", f"/platform-components/{args.component}", args.read_token)
+            _, _, _, seconds = await request(url, "GET", f"/platform_components/{args.component}", args.read_token)
             read_seconds.append(seconds)
             _, headers, _, _ = await request(url, "GET", f"/api/v2/flux/clusters/{args.cluster}/platform-components", args.read_token)
             flux_samples += 1

@@ -8,6 +8,7 @@
 #   scripts/attack.sh nonreading writers      # some of them (see bench/attack.py --help)
 #   ATTACK_ENV="FLUX_CATALOG_HTTP__MAX_CONNECTIONS=100" scripts/attack.sh nonreading
 #   ATTACK_BINARY=/path/to/flux-catalog scripts/attack.sh     # another build, e.g. an older one
+#   ATTACK_ARGS="--connections 600" scripts/attack.sh nonreading   # options of bench/attack.py
 #
 # Not part of scripts/test.sh: it is a drill that takes minutes and pushes the machine.
 set -euo pipefail
@@ -15,37 +16,40 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 binary=${ATTACK_BINARY:-$(scripts/build-release.sh --quiet | tail -n 1)}
 
-work=$(mktemp -d)
-chmod 755 "$work"
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 read_token="attack-read-$RANDOM$RANDOM"
 write_token="attack-write-$RANDOM$RANDOM"
 # Many connections at once: the client side needs the descriptors too.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-# shellcheck disable=SC2086
-env -u DATABASE_URL API_MODE=crud AUTH_TOKEN="$read_token" CRUD_AUTH_TOKEN="$write_token" \
-  LISTEN_ADDR="127.0.0.1:$port" SEED_FILE=demo/catalog.json \
-  FLUX_CATALOG_DATABASE__EMBEDDED_DATA_DIR="$work/postgres" RUST_LOG=warn ${ATTACK_ENV:-} \
-  "$binary" serve 2>"$work/server.log" &
-server=$!
-cleanup() {
-  kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-for _ in $(seq 1 120); do
-  curl -sf "http://127.0.0.1:$port/ready" >/dev/null && break
-  kill -0 "$server" 2>/dev/null || { cat "$work/server.log"; echo "the server did not start" >&2; exit 1; }
-  sleep 0.5
-done
+echo "release binary $binary, commit $(git rev-parse --short HEAD)" >&2
 
-echo "release binary $binary, commit $(git rev-parse --short HEAD), server pid $server" >&2
-python3 bench/attack.py --url "http://127.0.0.1:$port" --pid "$server" \
-  --read-token "$read_token" --write-token "$write_token" "$@"
-if ! kill -0 "$server" 2>/dev/null; then
-  echo "the server died during the attacks:" >&2
-  tail -n 50 "$work/server.log" >&2
-  exit 1
-fi
-echo "server log: $(grep -c . "$work/server.log" || true) lines; the last ones:" >&2
-tail -n 5 "$work/server.log" >&2
+# Each attack on a fresh server, so that none inherits what another left behind.
+attacks=("$@")
+[ ${#attacks[@]} -gt 0 ] || attacks=(nonreading slowbody bigbodies writers)
+for attack in "${attacks[@]}"; do
+  work=$(mktemp -d)
+  chmod 755 "$work"
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  # shellcheck disable=SC2086
+  env -u DATABASE_URL API_MODE=crud AUTH_TOKEN="$read_token" CRUD_AUTH_TOKEN="$write_token" \
+    LISTEN_ADDR="127.0.0.1:$port" SEED_FILE=demo/catalog.json \
+    FLUX_CATALOG_DATABASE__EMBEDDED_DATA_DIR="$work/postgres" RUST_LOG=warn ${ATTACK_ENV:-} \
+    "$binary" serve 2>"$work/server.log" &
+  server=$!
+  trap 'kill "$server" 2>/dev/null; rm -rf "$work"' EXIT
+  for _ in $(seq 1 120); do
+    curl -sf "http://127.0.0.1:$port/ready" >/dev/null && break
+    kill -0 "$server" 2>/dev/null || { cat "$work/server.log"; echo "the server did not start" >&2; exit 1; }
+    sleep 0.5
+  done
+  # shellcheck disable=SC2086
+  python3 bench/attack.py --url "http://127.0.0.1:$port" --pid "$server" \
+    --read-token "$read_token" --write-token "$write_token" ${ATTACK_ARGS:-} "$attack"
+  if ! kill -0 "$server" 2>/dev/null; then
+    echo "the server died during $attack:" >&2
+    tail -n 50 "$work/server.log" >&2
+    exit 1
+  fi
+  kill "$server"
+  wait "$server" 2>/dev/null || true
+  rm -rf "$work"
+done

@@ -8,8 +8,8 @@
 #
 # Needs only python3 (3.11 or later); no helm binary and no cluster. The checking tools live in
 # a venv under ${CARGO_TARGET_DIR:-target}/chart-venv, made once and kept (about 400 MB,
-# mostly Helm's engine). CustomResourceDefinitions are read from ../shared/reference/crds
-# beside the repository, or from FLUX_CATALOG_CRDS_DIR.
+# mostly Helm's engine). CustomResourceDefinitions are read from scripts/crds, or from
+# FLUX_CATALOG_CRDS_DIR.
 #
 # Ends with "N passed, 0 failed"; exits non-zero on any failure.
 set -euo pipefail
@@ -41,10 +41,10 @@ if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]
   echo "creating $venv (helm-python-sdk, kubernetes-validate, jsonschema)..." >&2
   rm -rf "$venv"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check --no-cache-dir -r "$requirements"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
   echo "$wanted" >"$stamp"
 fi
 
-crds="${FLUX_CATALOG_CRDS_DIR:-$(dirname "$repo")/shared/reference/crds}"
+crds="${FLUX_CATALOG_CRDS_DIR:-$repo/scripts/crds}"
 # No __pycache__ in the source tree.
 PYTHONDONTWRITEBYTECODE=1 exec "$venv/bin/python" scripts/chart/check_chart.py --crds "$crds"

@@ -4,7 +4,7 @@
 # demo cluster, renders every example ResourceSet against those real responses the way Flux
 # Operator does (scripts/flux-render: Go text/template, << >>, missingkey=error, slim-sprig,
 # slugify, toYaml), and validates the example manifests and every rendered object against
-# the CRDs in scripts/flux-render/crds or, for Namespace and RoleBinding, Kubernetes' schema
+# the CRDs in scripts/crds or, for Namespace and RoleBinding, Kubernetes' schema
 # (scripts/flux-render/check.py says what else it asserts).
 #
 #   scripts/check-flux-examples.sh     # ends with "N passed, 0 failed"
@@ -64,4 +64,4 @@ rm -rf "$out/rendered"
 # No __pycache__ in the source tree.
 PYTHONDONTWRITEBYTECODE=1 "$venv/bin/python" scripts/flux-render/check.py \
   --base "http://127.0.0.1:$port" --token "$token" --renderer "$out/flux-render" \
-  --examples examples/flux --crds scripts/flux-render/crds --out "$out/rendered" --docs docs/flux.md
+  --examples examples/flux --crds scripts/crds --out "$out/rendered" --docs docs/flux.md

@@ -12,8 +12,14 @@ scripts/install-deps.sh
 if [ $# -gt 0 ]; then
   exec cargo test --locked "$@"
 fi
-cargo test --locked --workspace --all-targets
-scripts/fuzz.sh
-scripts/check-chart.sh
-scripts/check-flux-examples.sh
-scripts/check-browser.sh
+# Each step says how long it took, to keep the whole run within CI's budget.
+timed() {
+  local started=$SECONDS
+  "$@"
+  echo "--- $*: $((SECONDS - started)) s"
+}
+timed cargo test --locked --workspace --all-targets
+timed scripts/fuzz.sh
+timed scripts/check-chart.sh
+timed scripts/check-flux-examples.sh
+timed scripts/check-browser.sh

@@ -962,7 +962,7 @@ def main() -> int:
     repo = Path(__file__).resolve().parents[2]
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chart", type=Path, default=repo / "helm" / "flux-catalog")
-    parser.add_argument("--crds", type=Path, default=repo.parent / "shared" / "reference" / "crds",
+    parser.add_argument("--crds", type=Path, default=repo / "scripts" / "crds",
                         help="directory of CustomResourceDefinitions (default: ../shared/reference/crds)")
     args = parser.parse_args()
     started = time.monotonic()
