@@ -29,8 +29,9 @@ for attack in "${attacks[@]}"; do
   work=$(mktemp -d)
   chmod 755 "$work"
   port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  # MALLOC_MMAP_THRESHOLD_ as the container image sets it (Dockerfile).
   # shellcheck disable=SC2086
-  env -u DATABASE_URL API_MODE=crud AUTH_TOKEN="$read_token" CRUD_AUTH_TOKEN="$write_token" \
+  env -u DATABASE_URL MALLOC_MMAP_THRESHOLD_=65536 API_MODE=crud AUTH_TOKEN="$read_token" CRUD_AUTH_TOKEN="$write_token" \
     LISTEN_ADDR="127.0.0.1:$port" SEED_FILE=demo/catalog.json \
     FLUX_CATALOG_DATABASE__EMBEDDED_DATA_DIR="$work/postgres" RUST_LOG=warn ${ATTACK_ENV:-} \
     "$binary" serve 2>"$work/server.log" &
