@@ -16,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target="${CARGO_TARGET_DIR:-target}"
-scripts/install-deps.sh
+scripts/install-deps.sh tests
 
 venv="$target/flux-examples-venv"
 requirements=scripts/flux-render/requirements.txt
