@@ -59,6 +59,10 @@ impl Kind {
     }
 }
 
+/// The audit log's name for credential changes, which are audited like catalog writes but
+/// are no catalog resource.
+pub const CREDENTIAL_AUDIT_KIND: &str = "credential";
+
 impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.label())

@@ -12,6 +12,7 @@ pub mod merge;
 pub mod names;
 pub mod namespace;
 pub mod rolebinding;
+pub mod scope;
 #[cfg(test)]
 pub mod testing;
 pub mod validation;
@@ -22,5 +23,6 @@ pub use component::PlatformComponent;
 pub use kind::Kind;
 pub use names::{ClusterDns, ClusterId, ClusterName, ComponentId, NamespaceId, RoleBindingId};
 pub use namespace::Namespace;
+pub use scope::{Need, Scope};
 pub use rolebinding::{RoleBinding, Subject, SubjectKind};
 pub use validation::{FieldError, FieldErrors, Rules};

@@ -238,8 +238,7 @@ fn write_context(state: &AppState, request: &HttpRequest) -> Result<WriteContext
     Ok(WriteContext {
         actor: extensions
             .get::<Principal>()
-            .map_or("unknown", |p| p.name)
-            .to_owned(),
+            .map_or_else(|| "unknown".to_owned(), |p| p.name.to_string()),
         request_id: extensions.get::<RequestId>().map(|r| r.0.clone()),
         dry_run: query.dry_run,
         limits: state.limits,

@@ -6,6 +6,7 @@ pub mod changes;
 mod clusters;
 mod components;
 pub mod connect;
+pub mod credentials;
 mod impact;
 pub mod migrate;
 mod namespaces;

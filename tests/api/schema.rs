@@ -2,11 +2,12 @@
 //! so a row written by any client meets the same rules as one written through the API.
 
 use flux_catalog::domain::Kind;
+use flux_catalog::domain::kind::CREDENTIAL_AUDIT_KIND;
 use flux_catalog::domain::names::{LABEL_MAX, dns1123_label};
 
 use crate::helpers::spawn_app;
 
-/// The audit log's kinds are `Kind::ALL`: a kind missing from the constraint would make the
+/// The audit log's kinds are `Kind::ALL` and credentials: a kind missing from the constraint would make the
 /// first write of that kind fail.
 #[tokio::test]
 async fn the_audit_logs_kind_constraint_lists_every_kind() {
@@ -23,6 +24,7 @@ async fn the_audit_logs_kind_constraint_lists_every_kind() {
     let mut listed: Vec<&str> = definition.split('\'').skip(1).step_by(2).collect();
     listed.sort_unstable();
     let mut kinds = Kind::ALL.map(Kind::name).to_vec();
+    kinds.push(CREDENTIAL_AUDIT_KIND);
     kinds.sort_unstable();
     assert_eq!(listed, kinds, "constraint: {definition}");
 }
