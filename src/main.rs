@@ -76,7 +76,9 @@ enum TokenAction {
 
 /// `90d`, `12h`, `30m`, `45s`.
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let number: u64 = number
         .parse()
@@ -86,7 +88,11 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         "m" => 60,
         "h" => 3600,
         "d" => 86400,
-        _ => return Err(format!("{text:?}: the unit must be s, m, h or d, such as 90d")),
+        _ => {
+            return Err(format!(
+                "{text:?}: the unit must be s, m, h or d, such as 90d"
+            ));
+        }
     };
     match number.checked_mul(seconds) {
         Some(s) if s > 0 => Ok(Duration::from_secs(s)),

@@ -258,7 +258,11 @@ pub async fn prepare(
             .clone()
             .follow(database.connector.clone(), settings.snapshot.poll_interval),
     );
-    tokio::spawn(credentials.clone().follow(database.store.with_own_connection()?));
+    tokio::spawn(
+        credentials
+            .clone()
+            .follow(database.store.with_own_connection()?),
+    );
     Ok(())
 }
 

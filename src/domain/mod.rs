@@ -23,6 +23,6 @@ pub use component::PlatformComponent;
 pub use kind::Kind;
 pub use names::{ClusterDns, ClusterId, ClusterName, ComponentId, NamespaceId, RoleBindingId};
 pub use namespace::Namespace;
-pub use scope::{Need, Scope};
 pub use rolebinding::{RoleBinding, Subject, SubjectKind};
+pub use scope::{Need, Scope};
 pub use validation::{FieldError, FieldErrors, Rules};

@@ -29,9 +29,7 @@ pub enum Need {
 
 /// Why a scope was refused: for the 400 naming the field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "{given:?} is not a scope: use read, write, admin or cluster:<cluster_dns> ({reason})"
-)]
+#[error("{given:?} is not a scope: use read, write, admin or cluster:<cluster_dns> ({reason})")]
 pub struct ScopeError {
     pub given: String,
     pub reason: String,

@@ -12,7 +12,7 @@ use super::body;
 use super::crud::{self, ListQuery, page_response, timestamp};
 use super::docs::{AuthErrors, QueryErrors};
 use super::error::ApiError;
-use crate::domain::{FieldErrors, Kind};
+use crate::domain::FieldErrors;
 use crate::storage::audit::{AuditFilter, AuditRecord};
 
 /// Filters and paging; every filter is optional.
@@ -77,7 +77,12 @@ impl AuditQuery {
                     errors.add(field, format!("must be one of {known:?}, got {value:?}"));
                 }
             };
-        one_of("kind", &self.kind, &Kind::ALL.map(Kind::name), &mut errors);
+        one_of(
+            "kind",
+            &self.kind,
+            &crate::domain::kind::audited_kinds(),
+            &mut errors,
+        );
         one_of("action", &self.action, &ACTIONS, &mut errors);
         let mut time = |field: &str, value: &Option<String>| -> Option<OffsetDateTime> {
             let value = value.as_ref()?;
@@ -113,7 +118,7 @@ pub struct AuditEntry {
     pub actor: String,
     /// `create`, `update`, `delete` or `rollback`.
     pub action: String,
-    /// `cluster`, `platform_component`, `namespace` or `rolebinding`.
+    /// `cluster`, `platform_component`, `namespace`, `rolebinding` or `credential`.
     pub kind: String,
     pub resource_id: String,
     /// The revision the write produced.

@@ -111,11 +111,12 @@ impl Named {
         // The map finds the entry by the digest of the secret (which tells an attacker
         // nothing about any stored digest); the comparison itself is constant-time.
         let entry = table.by_digest.get(digest)?;
-        if !bool::from(entry.digest.ct_eq(digest)) || entry.expires_at.is_some_and(|e| e <= now)
-        {
+        if !bool::from(entry.digest.ct_eq(digest)) || entry.expires_at.is_some_and(|e| e <= now) {
             return None;
         }
-        entry.used.fetch_max(now.unix_timestamp(), Ordering::Relaxed);
+        entry
+            .used
+            .fetch_max(now.unix_timestamp(), Ordering::Relaxed);
         Some(entry.principal.clone())
     }
 
@@ -144,10 +145,7 @@ impl Named {
     }
 
     fn version(&self) -> Option<i64> {
-        self.table
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .version
+        self.table.read().unwrap_or_else(|e| e.into_inner()).version
     }
 
     /// Last uses not written yet, marked as written.
@@ -448,7 +446,10 @@ mod tests {
     /// The principal a header names, and whether it may write.
     fn who(credentials: &Credentials, header: &str) -> Option<(String, bool)> {
         let mut headers = header::HeaderMap::new();
-        headers.insert(header::AUTHORIZATION, HeaderValue::from_str(header).unwrap());
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(header).unwrap(),
+        );
         credential(&headers)
             .unwrap()
             .and_then(|secret| credentials.authenticate(&secret))
@@ -524,7 +525,10 @@ mod tests {
         assert_eq!(need(Mode::Crud, &Method::GET, "/audit"), Need::Admin);
         assert_eq!(need(Mode::Crud, &Method::GET, "/auditx"), Need::Read);
         assert_eq!(need(Mode::Crud, &Method::DELETE, "/tokens/ci"), Need::Admin);
-        assert_eq!(need(Mode::ReadOnly, &Method::DELETE, "/clusters/x"), Need::Read);
+        assert_eq!(
+            need(Mode::ReadOnly, &Method::DELETE, "/clusters/x"),
+            Need::Read
+        );
         let flux = "/api/v2/flux/clusters/a.example.com/namespaces";
         assert_eq!(
             need(Mode::Crud, &Method::GET, flux),

@@ -532,7 +532,10 @@ mod tests {
             );
             let (class, client) =
                 client_of(&credentials, &none, "/clusters", &headers, peer).unwrap();
-            assert_eq!((class, client.clone()), (Class::Anonymous, at("203.0.113.9")));
+            assert_eq!(
+                (class, client.clone()),
+                (Class::Anonymous, at("203.0.113.9"))
+            );
             limits.check(class, &client);
         }
         assert_eq!(limits.clients(Class::Anonymous), 1);
