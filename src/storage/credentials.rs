@@ -119,6 +119,38 @@ async fn audit_change(
     .await
 }
 
+/// Deletes the credentials issued with a cluster, auditing each, in the cluster's
+/// deletion's transaction.
+pub(super) async fn revoke_issued_with(
+    client: &impl GenericClient,
+    cluster_id: &str,
+    context: &super::WriteContext,
+) -> Result<(), StoreError> {
+    let revoked = find_all(
+        client,
+        &format!("delete from credentials where cluster_id = $1 returning {INFO}"),
+        &[&cluster_id],
+        info_of,
+    )
+    .await?;
+    let change = Change {
+        actor: &context.actor,
+        request_id: context.request_id.as_deref(),
+    };
+    for info in revoked {
+        audit_change(
+            client,
+            &change,
+            "delete",
+            &info.name,
+            Some(info.audited()),
+            None,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 impl Store {
     /// Stores a credential and its audit record; `AlreadyExists` when the name is taken.
     pub async fn create_credential(

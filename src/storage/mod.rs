@@ -348,6 +348,16 @@ pub trait Resource: Sized + Clone + PartialEq {
         delete_by_id(client, Self::TABLE, id).await
     }
 
+    /// What goes with the resource when it is deleted, besides the rows it owns, audited
+    /// as `context`'s: a cluster's credentials.
+    async fn delete_dependents(
+        _client: &impl GenericClient,
+        _id: &str,
+        _context: &WriteContext,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Ids of the clusters whose Flux inputs include the resource with this id.
     async fn dependent_clusters(
         client: &impl GenericClient,

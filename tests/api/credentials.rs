@@ -386,3 +386,63 @@ async fn last_use_is_recorded_in_batches() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
+
+/// A provisioning pipeline gets the cluster and its phone-home credential in one call;
+/// deleting the cluster revokes the credential, audited.
+#[tokio::test]
+async fn a_cluster_can_be_created_with_its_credential_and_deleting_it_revokes_it() {
+    let app = spawn_app().await;
+    app.seed_demo().await;
+    let r = app
+        .post(
+            "/clusters?issue_token=true",
+            &cluster("demo-02", &["cert-manager"]),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["id"], "demo-02");
+    let credential = &r.body["credential"];
+    assert_eq!(credential["name"], "cluster-demo-02");
+    assert_eq!(credential["scopes"], json!([format!("cluster:{OTHER}")]));
+    let secret = credential["token"].as_str().unwrap().to_owned();
+    let own = format!("/api/v2/flux/clusters/{OTHER}/namespaces");
+    until_accepted(&app, &secret, &own).await;
+    let r = call(&app, Method::GET, &own, &secret, Via::Basic).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = call(
+        &app,
+        Method::GET,
+        &format!("/api/v2/flux/clusters/{OWN}/namespaces"),
+        &secret,
+        Via::Basic,
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", r.text);
+
+    assert_eq!(app.delete("/clusters/demo-02").await.status, 200);
+    let took = until_refused(&app, &secret, &own).await;
+    assert!(took < Duration::from_secs(1), "{took:?}");
+    let audit = app.get("/audit?kind=credential&id=cluster-demo-02").await;
+    let actions: Vec<&str> = audit
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["delete", "create"], "{}", audit.text);
+    assert!(app.get("/tokens").await.body.as_array().unwrap().is_empty());
+
+    // Only cluster creation issues credentials, and never in a dry run.
+    for (path, body) in [
+        ("/namespaces?issue_token=true", json!({"id": "x"})),
+        (
+            "/clusters?issue_token=true&dry_run=true",
+            cluster("demo-03", &[]),
+        ),
+    ] {
+        let r = app.post(path, &body).await;
+        assert_eq!(r.status, 400, "{path}: {}", r.text);
+        assert_eq!(r.error_fields(), vec!["issue_token".to_owned()], "{path}");
+    }
+}

@@ -1042,7 +1042,13 @@ async fn the_first_admin_credential_is_made_from_the_command_line() {
         (String::from_utf8(output.stdout).unwrap(), stderr)
     };
     let (stdout, stderr) = token(&[
-        "create", "--name", "first-admin", "--scope", "admin", "--expires", "1d",
+        "create",
+        "--name",
+        "first-admin",
+        "--scope",
+        "admin",
+        "--expires",
+        "1d",
     ]);
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 1, "{stdout}");
@@ -1075,7 +1081,10 @@ async fn the_first_admin_credential_is_made_from_the_command_line() {
     let (listed, _) = token(&["list"]);
     assert!(listed.contains("first-admin\tadmin\t"), "{listed}");
     assert!(listed.contains("ci\tread\t"), "{listed}");
-    assert!(!listed.contains(&admin) && !listed.contains(&ci), "{listed}");
+    assert!(
+        !listed.contains(&admin) && !listed.contains(&ci),
+        "{listed}"
+    );
 
     let read = |secret: String| {
         let client = client.clone();
@@ -1094,7 +1103,10 @@ async fn the_first_admin_credential_is_made_from_the_command_line() {
     // New credentials, like revocations, reach the server within a second.
     let issued = Instant::now();
     while read(ci.clone()).await != 200 {
-        assert!(issued.elapsed() < Duration::from_secs(1), "not accepted yet");
+        assert!(
+            issued.elapsed() < Duration::from_secs(1),
+            "not accepted yet"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     token(&["revoke", "ci"]);
@@ -1105,6 +1117,9 @@ async fn the_first_admin_credential_is_made_from_the_command_line() {
     }
     let log = server.log();
     for secret in [&admin, &ci] {
-        assert!(!log.contains(secret.as_str()), "the log shows a secret:\n{log}");
+        assert!(
+            !log.contains(secret.as_str()),
+            "the log shows a secret:\n{log}"
+        );
     }
 }
