@@ -333,8 +333,8 @@ fn twice(field: &'static str, count: usize) -> ApiError {
 }
 
 /// The request's one credential: the secret of its `Authorization` header or of its
-/// `X-API-Key`, if any. More than one (two headers, or both kinds) is refused (400), as
-/// which one counted would depend on who reads the headers. An `Authorization` header of
+/// `X-API-Key`, if any. More than one (two of a header, or different secrets in the two)
+/// is refused (400), as which one counted would depend on who reads the headers. An `Authorization` header of
 /// an unknown scheme presents an empty secret, which no credential has.
 pub fn credential(headers: &header::HeaderMap) -> Result<Option<Vec<u8>>, ApiError> {
     let authorization: Vec<_> = headers.get_all(header::AUTHORIZATION).collect();
@@ -345,15 +345,23 @@ pub fn credential(headers: &header::HeaderMap) -> Result<Option<Vec<u8>>, ApiErr
     if keys.len() > 1 {
         return Err(twice("X-API-Key", keys.len()));
     }
-    match (authorization.first(), keys.first()) {
+    let from_authorization = authorization
+        .first()
+        .map(|value| authorization_secret(value).unwrap_or_default());
+    let from_key = keys
+        .first()
+        .map(|value| value.as_bytes().trim_ascii().to_vec());
+    match (from_authorization, from_key) {
+        // The same secret twice names one credential (clients that fill in every scheme
+        // the OpenAPI document declares send both).
+        (Some(a), Some(k)) if a == k => Ok(Some(a)),
         (Some(_), Some(_)) => Err(ApiError::InvalidRequest(
             crate::domain::FieldErrors::single(
                 "X-API-Key",
-                "sent with Authorization; send exactly one credential",
+                "sent with a different credential in Authorization; send exactly one",
             ),
         )),
-        (Some(value), None) => Ok(Some(authorization_secret(value).unwrap_or_default())),
-        (None, Some(value)) => Ok(Some(value.as_bytes().trim_ascii().to_vec())),
+        (Some(secret), None) | (None, Some(secret)) => Ok(Some(secret)),
         (None, None) => Ok(None),
     }
 }

@@ -354,6 +354,27 @@ pub enum ClusterWriteResponse {
     Report(crud::WriteReport),
 }
 
+/// What creating a cluster answers: [`ClusterWriteResponse`], or, with `issue_token=true`,
+/// the cluster and its credential.
+#[derive(utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // documents the shapes a create answers with
+pub enum ClusterCreateResponse {
+    Resource(ClusterBody),
+    Report(crud::WriteReport),
+    WithCredential(ClusterWithCredential),
+}
+
+/// A cluster created with `issue_token=true`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation type: the response is built as JSON
+pub struct ClusterWithCredential {
+    pub cluster: ClusterBody,
+    /// Scope `cluster:<cluster_dns>`, named `cluster-<id>`; its secret in `token`, shown
+    /// only now.
+    pub credential: tokens::IssuedToken,
+}
+
 #[utoipa::path(get, operation_id = "listClusters", path = "/clusters", tag = "clusters",
     summary = "List clusters, by id.", params(ClusterQuery),
     responses(
@@ -386,8 +407,8 @@ pub async fn get(
     summary = "Register a cluster. Every referenced component, namespace and rolebinding must exist.", params(WriteQuery, WriteHeaders),
     request_body = ClusterBody,
     responses(
-        (status = 201, description = "Created. With `issue_token=true`, the body also has `credential`: \
-the cluster's credential (scope `cluster:<cluster_dns>`) with its secret in `credential.token`, shown only now", body = ClusterWriteResponse,
+        (status = 201, description = "Created. With `issue_token=true`, `{cluster, credential}`: \
+the cluster and its credential (scope `cluster:<cluster_dns>`), its secret in `credential.token`, shown only now", body = ClusterCreateResponse,
             headers(("Location" = String, description = "Path of the new resource"),
                     ("ETag" = String, description = "The revision, quoted"),
                     ("X-Flux-Changed-Clusters" = i64, description = "Clusters whose Flux inputs changed"))),

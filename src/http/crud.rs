@@ -224,8 +224,9 @@ pub struct WriteQuery {
     #[serde(default)]
     dry_run: bool,
     /// `POST /clusters` only: also issue a credential with scope `cluster:<cluster_dns>`,
-    /// named `cluster-<id>`, returned once in the response's `credential` (its secret in
-    /// `credential.token`). Deleting the cluster revokes it. Not with `dry_run`.
+    /// named `cluster-<id>`; the response is then `{cluster, credential}`, the secret in
+    /// `credential.token`, shown once. Deleting the cluster revokes it. Not with `dry_run`
+    /// nor `X-Flux-Changes`.
     #[serde(default)]
     issue_token: bool,
 }
@@ -253,7 +254,12 @@ fn write_context_issuing(
     request: &HttpRequest,
 ) -> Result<(WriteContext, bool), ApiError> {
     let query: WriteQuery = body::parse_query(request.query_string())?;
-    wants_report(request)?;
+    if query.issue_token && wants_report(request)? {
+        return Err(ApiError::InvalidRequest(FieldErrors::single(
+            "issue_token",
+            "a change report has no room for the credential; leave out X-Flux-Changes",
+        )));
+    }
     if query.issue_token && query.dry_run {
         return Err(ApiError::InvalidRequest(FieldErrors::single(
             "issue_token",
@@ -353,8 +359,8 @@ async fn refresh_own_snapshot(state: &AppState, context: &WriteContext) {
 
 /// The resource (with `ETag`, and `Location` when created), or a [`WriteReport`] for dry
 /// runs and on request.
-/// The response to a write; `extra` is one more field of the resource's body (a cluster's
-/// issued credential).
+/// The response to a write; with `extra` (a cluster's issued credential), an object of
+/// the resource, under its kind's name, and `extra`.
 fn write_response<R: ApiResource>(
     request: &HttpRequest,
     context: &WriteContext,
@@ -391,9 +397,8 @@ fn write_response<R: ApiResource>(
             changes: written.changes,
         })
     } else if let Some((name, value)) = extra {
-        let mut body = serde_json::to_value(resource).expect("bodies serialise");
-        body[name] = value;
-        response.json(body)
+        let resource = serde_json::to_value(resource).expect("bodies serialise");
+        response.json(serde_json::json!({ R::KIND.name(): resource, name: value }))
     } else {
         response.json(resource)
     };
@@ -416,8 +421,8 @@ pub async fn create<R: ApiResource>(
 }
 
 /// [`create`], then `issue` for a created resource when the query has `issue_token=true`
-/// (nothing else may ask for it): what it returns is added to the response's body as
-/// `credential`.
+/// (nothing else may ask for it): the response is then the resource and, as
+/// `credential`, what `issue` returns.
 pub async fn create_then<R: ApiResource, F>(
     state: &AppState,
     request: &HttpRequest,

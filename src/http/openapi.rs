@@ -131,6 +131,12 @@ impl Modify for OperationScopes {
                     })
                     .collect();
                 operation.security = Some(requirements);
+                // Any authenticated operation refuses more than one credential.
+                operation
+                    .responses
+                    .responses
+                    .entry("400".to_owned())
+                    .or_insert_with(two_credentials);
                 let line = format!("Needs scope {}.", scopes.join(" or "));
                 operation.description = Some(match operation.description.take() {
                     Some(text) if !text.is_empty() => format!("{text}\n\n{line}"),
@@ -139,6 +145,24 @@ impl Modify for OperationScopes {
             }
         }
     }
+}
+
+fn two_credentials() -> utoipa::openapi::RefOr<utoipa::openapi::Response> {
+    use utoipa::openapi::schema::Ref;
+    use utoipa::openapi::{ContentBuilder, ResponseBuilder};
+    ResponseBuilder::new()
+        .description(
+            "More than one credential: two Authorization or X-API-Key headers, or different \
+             secrets in the two (INVALID_REQUEST)",
+        )
+        .content(
+            "application/problem+json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build(),
+        )
+        .build()
+        .into()
 }
 
 fn is_empty_requirement(requirement: &SecurityRequirement) -> bool {
