@@ -168,9 +168,12 @@ impl Named {
     /// Follows the database for as long as the server runs: reloads when the credentials
     /// counter moves, and writes last uses every [`TOUCH_EVERY`]. A database that does not
     /// answer leaves the last table in place (expiry still applies) and is logged once per
-    /// outage.
+    /// outage. A server that may not write last use (a read-only role without the grant,
+    /// a hot standby) says so once and stops trying.
     pub async fn follow(self: Arc<Self>, store: Store) {
+        use crate::storage::StoreError;
         let mut failing = false;
+        let mut touching = true;
         let mut since_touch = Duration::ZERO;
         let mut ticks = tokio::time::interval(POLL_EVERY);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -182,15 +185,7 @@ impl Named {
                     let (version, active) = store.active_credentials().await?;
                     self.replace(version, active);
                 }
-                since_touch += POLL_EVERY;
-                if since_touch >= TOUCH_EVERY {
-                    since_touch = Duration::ZERO;
-                    let used = self.unwritten_uses();
-                    if !used.is_empty() {
-                        store.touch_credentials(&used).await?;
-                    }
-                }
-                Ok::<_, crate::storage::StoreError>(())
+                Ok::<_, StoreError>(())
             }
             .await;
             match outcome {
@@ -207,6 +202,27 @@ impl Named {
                     failing = true;
                 }
                 Err(_) => {}
+            }
+            since_touch += POLL_EVERY;
+            if !touching || failing || since_touch < TOUCH_EVERY {
+                continue;
+            }
+            since_touch = Duration::ZERO;
+            let used = self.unwritten_uses();
+            if used.is_empty() {
+                continue;
+            }
+            match store.touch_credentials(&used).await {
+                Ok(()) | Err(StoreError::Unavailable(_) | StoreError::TimedOut(_)) => {}
+                Err(error) => {
+                    log::warn!(
+                        "credentials: this server cannot record when credentials were last \
+                         used ({error}), and stops trying; grant its database role UPDATE \
+                         (last_used_at) ON credentials (see docs/operating.md, Database \
+                         roles and privileges)"
+                    );
+                    touching = false;
+                }
             }
         }
     }

@@ -254,7 +254,8 @@ fn write_context_issuing(
     request: &HttpRequest,
 ) -> Result<(WriteContext, bool), ApiError> {
     let query: WriteQuery = body::parse_query(request.query_string())?;
-    if query.issue_token && wants_report(request)? {
+    let report = wants_report(request)?;
+    if query.issue_token && report {
         return Err(ApiError::InvalidRequest(FieldErrors::single(
             "issue_token",
             "a change report has no room for the credential; leave out X-Flux-Changes",
