@@ -458,6 +458,7 @@ mod tests {
     use actix_web::http::header::HeaderValue;
 
     use super::*;
+    use crate::storage::credentials::ActiveCredential;
 
     fn credentials(pairs: &[(&str, &str)]) -> Credentials {
         let env: HashMap<String, String> = pairs
@@ -569,5 +570,43 @@ mod tests {
         let (a, b) = (new_secret(), new_secret());
         assert!(a.starts_with(SECRET_PREFIX) && a.len() == SECRET_PREFIX.len() + 43);
         assert_ne!(a, b);
+    }
+
+    fn active(name: &str, secret: &str, expires_at: Option<OffsetDateTime>) -> ActiveCredential {
+        ActiveCredential {
+            name: name.to_owned(),
+            digest: digest(secret.as_bytes()),
+            scopes: vec![Scope::Read],
+            expires_at,
+        }
+    }
+
+    #[test]
+    fn named_credentials_expire_and_their_last_use_is_written_once() {
+        let named = Named::default();
+        let now = OffsetDateTime::now_utc();
+        let later = now + time::Duration::hours(1);
+        named.replace(
+            1,
+            vec![
+                active("ci", "fcat_a", None),
+                active("short", "fcat_b", Some(later)),
+            ],
+        );
+        let who = |secret: &str, at| {
+            named
+                .authenticate(&digest(secret.as_bytes()), at)
+                .map(|p| p.name.to_string())
+        };
+        assert_eq!(who("fcat_a", now).as_deref(), Some("ci"));
+        assert_eq!(who("fcat_b", now).as_deref(), Some("short"));
+        assert_eq!(who("fcat_b", later), None, "expired at expires_at");
+        assert_eq!(who("fcat_c", now), None);
+        // A reload keeps uses not written yet; once written, they are not written again.
+        named.replace(2, vec![active("ci", "fcat_a", None)]);
+        let used: Vec<String> = named.unwritten_uses().into_iter().map(|u| u.0).collect();
+        assert_eq!(used, ["ci"]);
+        assert!(named.unwritten_uses().is_empty());
+        assert_eq!(who("fcat_b", now), None, "gone with the reload");
     }
 }
