@@ -1,4 +1,4 @@
-//! `GET /audit`: every accepted write, newest first. Needs the write credential.
+//! `GET /audit`: every accepted write, newest first. Needs scope `admin` (`CRUD_AUTH_TOKEN` has it).
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
@@ -150,14 +150,14 @@ impl From<AuditRecord> for AuditEntry {
     }
 }
 
-/// Every accepted write, newest first. Needs the write credential.
+/// Every accepted write, newest first. Needs scope `admin` (`CRUD_AUTH_TOKEN` has it).
 #[utoipa::path(get, operation_id = "listAudit", path = "/audit", tag = "audit",
     params(AuditQuery),
     responses(
         (status = 200, description = "One page of records, newest first", body = [AuditEntry],
             headers(("X-Total-Count" = i64, description = "Records matching the filters"),
                     ("Link" = String, description = "RFC 8288 links to the next and previous pages"))),
-        (status = 403, description = "The read token may not read the audit log", body = super::error::Problem,
+        (status = 403, description = "The credential lacks scope admin", body = super::error::Problem,
             content_type = "application/problem+json"),
         (status = 404, description = "A read-only server: the audit log is served in crud mode only", body = super::error::Problem,
             content_type = "application/problem+json"),
