@@ -192,9 +192,9 @@ async def slowbody(args, url):
 async def bigbodies(args, url):
     """Many large dry-run writes at once."""
     before = rss_mib(args.pid)
-    # A valid merge patch of about 1 MB: a cluster's own annotations-like payload is not
-    # needed; whitespace pads it to size, so the server must read and parse all of it.
-    body = b'{"component_version": "9.9.9"' + b" " * (1 << 20) + b"}"
+    # A valid merge patch just under the default 1 MiB limit: whitespace pads it to size, so
+    # the server must read and parse all of it.
+    body = b'{"component_version": "9.9.9"' + b" " * ((1 << 20) - 64) + b"}"
     path = f"/platform_components/{args.component}?dry_run=true"
     statuses = {}
     with Sampler(args.pid) as sampler:

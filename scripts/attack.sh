@@ -25,31 +25,21 @@ echo "release binary $binary, commit $(git rev-parse --short HEAD)" >&2
 # Each attack on a fresh server, so that none inherits what another left behind.
 attacks=("$@")
 [ ${#attacks[@]} -gt 0 ] || attacks=(nonreading slowbody bigbodies writers)
+source scripts/lib/demo-server.sh
+trap 'stop_demo_server; rm -rf "${demo_work:-}"' EXIT
 for attack in "${attacks[@]}"; do
-  work=$(mktemp -d)
-  chmod 755 "$work"
-  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  # MALLOC_MMAP_THRESHOLD_ as the container image sets it (Dockerfile).
   # shellcheck disable=SC2086
-  env -u DATABASE_URL API_MODE=crud AUTH_TOKEN="$read_token" CRUD_AUTH_TOKEN="$write_token" \
-    LISTEN_ADDR="127.0.0.1:$port" SEED_FILE=demo/catalog.json \
-    FLUX_CATALOG_DATABASE__EMBEDDED_DATA_DIR="$work/postgres" RUST_LOG=warn ${ATTACK_ENV:-} \
-    "$binary" serve 2>"$work/server.log" &
-  server=$!
-  trap 'kill "$server" 2>/dev/null; rm -rf "$work"' EXIT
-  for _ in $(seq 1 120); do
-    curl -sf "http://127.0.0.1:$port/ready" >/dev/null && break
-    kill -0 "$server" 2>/dev/null || { cat "$work/server.log"; echo "the server did not start" >&2; exit 1; }
-    sleep 0.5
-  done
+  start_demo_server "$binary" MALLOC_MMAP_THRESHOLD_=65536 API_MODE=crud \
+    AUTH_TOKEN="$read_token" CRUD_AUTH_TOKEN="$write_token" ${ATTACK_ENV:-}
   # shellcheck disable=SC2086
-  python3 bench/attack.py --url "http://127.0.0.1:$port" --pid "$server" \
+  python3 bench/attack.py --url "$demo_url" --pid "$demo_pid" \
     --read-token "$read_token" --write-token "$write_token" ${ATTACK_ARGS:-} "$attack"
-  if ! kill -0 "$server" 2>/dev/null; then
+  if ! kill -0 "$demo_pid" 2>/dev/null; then
     echo "the server died during $attack:" >&2
-    tail -n 50 "$work/server.log" >&2
+    tail -n 50 "$demo_work/server.log" >&2
     exit 1
   fi
-  kill "$server"
-  wait "$server" 2>/dev/null || true
-  rm -rf "$work"
+  stop_demo_server
+  rm -rf "$demo_work"
 done

@@ -16,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target="${CARGO_TARGET_DIR:-target}"
-scripts/install-deps.sh
+scripts/install-deps.sh tests
 
 venv="$target/flux-examples-venv"
 requirements=scripts/flux-render/requirements.txt
@@ -37,31 +37,13 @@ GO111MODULE=off GOPATH=/usr/share/gocode GOFLAGS= GOCACHE="$out/go-cache" \
 
 cargo build --locked --quiet
 
-work=$(mktemp -d)
-# As root, PostgreSQL runs as the postgres user, who must be able to enter it.
-chmod 755 "$work"
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 token="flux-examples-$RANDOM$RANDOM"
-env -u DATABASE_URL API_MODE=read-only AUTH_TOKEN="$token" \
-  LISTEN_ADDR="127.0.0.1:$port" SEED_FILE=demo/catalog.json \
-  FLUX_CATALOG_DATABASE__EMBEDDED_DATA_DIR="$work/postgres" RUST_LOG=warn \
-  "$target/debug/flux-catalog" serve 2>"$work/server.log" &
-server=$!
-cleanup() {
-  kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-for _ in $(seq 1 120); do
-  curl -sf "http://127.0.0.1:$port/ready" >/dev/null && break
-  kill -0 "$server" 2>/dev/null || { cat "$work/server.log"; echo "the server did not start" >&2; exit 1; }
-  sleep 0.5
-done
-curl -sf "http://127.0.0.1:$port/ready" >/dev/null || { cat "$work/server.log"; echo "the server is not ready" >&2; exit 1; }
+source scripts/lib/demo-server.sh
+trap 'stop_demo_server; rm -rf "$demo_work"' EXIT
+start_demo_server "$target/debug/flux-catalog" API_MODE=read-only AUTH_TOKEN="$token"
 
 rm -rf "$out/rendered"
 # No __pycache__ in the source tree.
 PYTHONDONTWRITEBYTECODE=1 "$venv/bin/python" scripts/flux-render/check.py \
-  --base "http://127.0.0.1:$port" --token "$token" --renderer "$out/flux-render" \
+  --base "$demo_url" --token "$token" --renderer "$out/flux-render" \
   --examples examples/flux --crds scripts/crds --out "$out/rendered" --docs docs/flux.md

@@ -866,6 +866,8 @@ impl fmt::Debug for Settings {
             .field("flux", &self.flux)
             .field("rate_limit", &self.rate_limit)
             .field("cors", &self.cors)
+            .field("metrics_require_token", &self.metrics_require_token)
+            .field("log_format", &self.log_format)
             .finish()
     }
 }
