@@ -42,7 +42,7 @@ start_demo_server "${CARGO_TARGET_DIR:-target}/debug/flux-catalog" \
 # gone (404, also its Flux endpoints) is asserted by the integration tests.
 status=0
 "$venv/bin/schemathesis" run "$demo_url/openapi.json" \
-  --header "Authorization: Bearer $write_token" \
+  --header "Authorization: Bearer $write_token" --header "X-API-Key: $write_token" \
   --checks all --exclude-checks positive_data_acceptance,negative_data_rejection,use_after_free \
   --max-examples "$examples" --seed "$seed" --no-color \
   --report-dir "${CARGO_TARGET_DIR:-target}/schemathesis-report" || status=$?

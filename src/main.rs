@@ -40,11 +40,64 @@ enum Command {
         #[arg(long)]
         replace: bool,
     },
+    /// Manage named credentials directly in the database (no token needed: this is how the
+    /// first admin credential is made).
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+    },
     /// Print the OpenAPI document.
     Openapi {
         #[arg(long, value_enum, default_value_t = Format::Yaml)]
         format: Format,
     },
+}
+
+#[derive(Subcommand)]
+enum TokenAction {
+    /// Create a credential and print its secret, alone on one line (the only time it is
+    /// shown).
+    Create {
+        /// Its name, as the audit log and rate limits show it.
+        #[arg(long)]
+        name: String,
+        /// read, write, admin or cluster:<cluster_dns>; repeat for several.
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+        /// How long it works: a number and s, m, h or d (`90d`); forever without it.
+        #[arg(long, value_parser = parse_duration)]
+        expires: Option<Duration>,
+    },
+    /// List credentials: name, scopes, creation, expiry, last use (never secrets).
+    List,
+    /// Revoke a credential: every server refuses it within a second.
+    Revoke { name: String },
+}
+
+/// `90d`, `12h`, `30m`, `45s`.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?}: expected a number and s, m, h or d, such as 90d"))?;
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        _ => {
+            return Err(format!(
+                "{text:?}: the unit must be s, m, h or d, such as 90d"
+            ));
+        }
+    };
+    match number.checked_mul(seconds) {
+        Some(s) if s > 0 => Ok(Duration::from_secs(s)),
+        _ => Err(format!("{text:?}: must be positive and reasonable")),
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -76,6 +129,7 @@ async fn main() -> ExitCode {
         Command::Serve => serve(cli.config).await,
         Command::Migrate => migrate(cli.config).await,
         Command::Seed { file, replace } => seed_file(cli.config, file, replace).await,
+        Command::Token { action } => token(cli.config, action).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -154,6 +208,82 @@ async fn seed_file(config: Option<PathBuf>, file: PathBuf, replace: bool) -> any
             file.display(),
             catalog_document::summarize(&report)
         );
+        anyhow::Ok(())
+    }
+    .await;
+    database.close().await;
+    outcome
+}
+
+/// The actor of credential changes made from the command line, in the audit log.
+const COMMAND_LINE_ACTOR: &str = "command-line";
+
+async fn token(config: Option<PathBuf>, action: TokenAction) -> anyhow::Result<()> {
+    use flux_catalog::http::tokens::{self, TokenRequest};
+    use flux_catalog::storage::credentials::Change;
+    let settings = settings(config)?;
+    let database = Database::open(&settings).await?;
+    let change = Change {
+        actor: COMMAND_LINE_ACTOR,
+        request_id: None,
+    };
+    let outcome = async {
+        if settings.database.migrate_on_start {
+            startup::when_available(
+                &database.description,
+                "apply migrations",
+                Some(Instant::now() + COMMAND_WAIT),
+                |_| {},
+                async || database.migrate().await,
+            )
+            .await?;
+        }
+        let store = &database.store;
+        match action {
+            TokenAction::Create {
+                name,
+                scopes,
+                expires,
+            } => {
+                let expires_at = expires
+                    .map(|d| {
+                        (time::OffsetDateTime::now_utc() + d)
+                            .format(&time::format_description::well_known::Rfc3339)
+                    })
+                    .transpose()?;
+                let request = TokenRequest {
+                    name,
+                    scopes,
+                    expires_at,
+                };
+                let (info, secret) = tokens::issue(store, &request, None, &change)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{}", e.problem().detail))?;
+                log::info!(
+                    "created credential {:?} with scopes {}",
+                    info.name,
+                    tokens::TokenView::from(info.clone()).scopes.join(", ")
+                );
+                println!("{secret}");
+            }
+            TokenAction::List => {
+                for info in store.credentials().await? {
+                    let view = tokens::TokenView::from(info);
+                    println!(
+                        "{}\t{}\tcreated {}\texpires {}\tlast used {}",
+                        view.name,
+                        view.scopes.join(","),
+                        view.created_at,
+                        view.expires_at.as_deref().unwrap_or("never"),
+                        view.last_used_at.as_deref().unwrap_or("never"),
+                    );
+                }
+            }
+            TokenAction::Revoke { name } => {
+                store.revoke_credential(&name, &change).await?;
+                log::info!("revoked credential {name:?}");
+            }
+        }
         anyhow::Ok(())
     }
     .await;

@@ -17,7 +17,7 @@ use actix_web::{App, web};
 use anyhow::Context;
 use embedded_pg::{EmbeddedOptions, EmbeddedPostgres};
 
-use crate::http::auth::Credentials;
+use crate::http::auth::{Credentials, Named};
 use crate::http::catalog_document;
 use crate::http::openapi::Documents;
 use crate::http::{self, AppState};
@@ -209,6 +209,7 @@ pub async fn prepare(
     settings: &Settings,
     database: &Database,
     snapshot: &Arc<Snapshot>,
+    credentials: &Arc<Named>,
 ) -> anyhow::Result<()> {
     let waiting = |reason: String| snapshot.note_waiting(reason);
     if settings.database.migrate_on_start {
@@ -257,6 +258,11 @@ pub async fn prepare(
             .clone()
             .follow(database.connector.clone(), settings.snapshot.poll_interval),
     );
+    tokio::spawn(
+        credentials
+            .clone()
+            .follow(database.store.with_own_connection()?),
+    );
     Ok(())
 }
 
@@ -294,12 +300,13 @@ async fn serve_on(
     let database_gone = stop_if_embedded_database_ends(database, server.clone());
     // The database may arrive after us: /health answers meanwhile, /ready says why not.
     let snapshot = application.snapshot();
+    let credentials = application.credentials();
     let run = application.run_until_stopped();
     tokio::pin!(run);
     let served = tokio::select! {
         // Stopped (by a signal, or the embedded server's end) before the database was ready.
         served = &mut run => served,
-        prepared = prepare(settings, database, &snapshot) => {
+        prepared = prepare(settings, database, &snapshot, &credentials) => {
             if let Err(error) = prepared {
                 // The server future must keep running for the stop to complete.
                 let ((), served) = tokio::join!(server.stop(true), &mut run);
@@ -366,6 +373,7 @@ pub struct Application {
     port: u16,
     server: Server,
     snapshot: Arc<Snapshot>,
+    credentials: Arc<Named>,
 }
 
 impl Application {
@@ -377,7 +385,13 @@ impl Application {
         store: Store,
         notifications: Connector,
     ) -> anyhow::Result<Self> {
-        let application = Self::build_on(bind(settings.listen_addr)?, settings, store)?;
+        let application = Self::build_on(bind(settings.listen_addr)?, settings, store.clone())?;
+        tokio::spawn(
+            application
+                .credentials
+                .clone()
+                .follow(store.with_own_connection()?),
+        );
         tokio::spawn(
             application
                 .snapshot
@@ -403,10 +417,12 @@ impl Application {
             settings.snapshot.check_timeout,
             metrics.clone(),
         );
+        let credentials = Credentials::from_settings(settings);
+        let named = credentials.named.clone();
         let state = web::Data::new(AppState {
             store,
             mode,
-            credentials: Credentials::from_settings(settings),
+            credentials,
             rules: settings.rules(),
             bodies: http::BodyLimits {
                 max_bytes: settings.http.max_body_bytes,
@@ -494,6 +510,7 @@ impl Application {
             port,
             server: server.run(),
             snapshot,
+            credentials: named,
         })
     }
 
@@ -503,6 +520,11 @@ impl Application {
 
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.snapshot.clone()
+    }
+
+    /// The named credentials, to follow the database once it is ready (see [`prepare`]).
+    pub fn credentials(&self) -> Arc<Named> {
+        self.credentials.clone()
     }
 
     /// Stops the server: with `graceful`, after in-flight requests finish (up to the

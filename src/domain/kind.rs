@@ -59,6 +59,22 @@ impl Kind {
     }
 }
 
+/// The audit log's name for credential changes, which are audited like catalog writes but
+/// are no catalog resource.
+pub const CREDENTIAL_AUDIT_KIND: &str = "credential";
+
+/// Every `kind` the audit log holds: each kind's name, then credentials.
+pub const fn audited_kinds() -> [&'static str; 5] {
+    let [a, b, c, d] = Kind::ALL;
+    [
+        a.name(),
+        b.name(),
+        c.name(),
+        d.name(),
+        CREDENTIAL_AUDIT_KIND,
+    ]
+}
+
 impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.label())

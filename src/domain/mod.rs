@@ -12,6 +12,7 @@ pub mod merge;
 pub mod names;
 pub mod namespace;
 pub mod rolebinding;
+pub mod scope;
 #[cfg(test)]
 pub mod testing;
 pub mod validation;
@@ -23,4 +24,5 @@ pub use kind::Kind;
 pub use names::{ClusterDns, ClusterId, ClusterName, ComponentId, NamespaceId, RoleBindingId};
 pub use namespace::Namespace;
 pub use rolebinding::{RoleBinding, Subject, SubjectKind};
+pub use scope::{Need, Scope};
 pub use validation::{FieldError, FieldErrors, Rules};

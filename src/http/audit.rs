@@ -1,4 +1,4 @@
-//! `GET /audit`: every accepted write, newest first. Needs the write credential.
+//! `GET /audit`: every accepted write, newest first. Needs scope `admin` (`CRUD_AUTH_TOKEN` has it).
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
@@ -12,7 +12,7 @@ use super::body;
 use super::crud::{self, ListQuery, page_response, timestamp};
 use super::docs::{AuthErrors, QueryErrors};
 use super::error::ApiError;
-use crate::domain::{FieldErrors, Kind};
+use crate::domain::FieldErrors;
 use crate::storage::audit::{AuditFilter, AuditRecord};
 
 /// Filters and paging; every filter is optional.
@@ -77,7 +77,12 @@ impl AuditQuery {
                     errors.add(field, format!("must be one of {known:?}, got {value:?}"));
                 }
             };
-        one_of("kind", &self.kind, &Kind::ALL.map(Kind::name), &mut errors);
+        one_of(
+            "kind",
+            &self.kind,
+            &crate::domain::kind::audited_kinds(),
+            &mut errors,
+        );
         one_of("action", &self.action, &ACTIONS, &mut errors);
         let mut time = |field: &str, value: &Option<String>| -> Option<OffsetDateTime> {
             let value = value.as_ref()?;
@@ -113,7 +118,7 @@ pub struct AuditEntry {
     pub actor: String,
     /// `create`, `update`, `delete` or `rollback`.
     pub action: String,
-    /// `cluster`, `platform_component`, `namespace` or `rolebinding`.
+    /// `cluster`, `platform_component`, `namespace`, `rolebinding` or `credential`.
     pub kind: String,
     pub resource_id: String,
     /// The revision the write produced.
@@ -145,14 +150,14 @@ impl From<AuditRecord> for AuditEntry {
     }
 }
 
-/// Every accepted write, newest first. Needs the write credential.
+/// Every accepted write, newest first. Needs scope `admin` (`CRUD_AUTH_TOKEN` has it).
 #[utoipa::path(get, operation_id = "listAudit", path = "/audit", tag = "audit",
     params(AuditQuery),
     responses(
         (status = 200, description = "One page of records, newest first", body = [AuditEntry],
             headers(("X-Total-Count" = i64, description = "Records matching the filters"),
                     ("Link" = String, description = "RFC 8288 links to the next and previous pages"))),
-        (status = 403, description = "The read token may not read the audit log", body = super::error::Problem,
+        (status = 403, description = "The credential lacks scope admin", body = super::error::Problem,
             content_type = "application/problem+json"),
         (status = 404, description = "A read-only server: the audit log is served in crud mode only", body = super::error::Problem,
             content_type = "application/problem+json"),

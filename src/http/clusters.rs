@@ -16,6 +16,7 @@ use super::docs::{
     QueryErrors, WriteErrors, WriteHeaders,
 };
 use super::error::ApiError;
+use super::tokens;
 use crate::domain::Rules;
 use crate::domain::cluster::{attach_patches, check_info_text};
 use crate::domain::component::{check_component_path, check_oci_tag};
@@ -25,6 +26,7 @@ use crate::domain::{
 };
 use crate::settings::Mode;
 use crate::storage::ClusterFilter;
+use crate::storage::credentials::Change;
 
 /// A cluster, the catalog entries it references, and its per-cluster overrides.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -352,6 +354,27 @@ pub enum ClusterWriteResponse {
     Report(crud::WriteReport),
 }
 
+/// What creating a cluster answers: [`ClusterWriteResponse`], or, with `issue_token=true`,
+/// the cluster and its credential.
+#[derive(utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // documents the shapes a create answers with
+pub enum ClusterCreateResponse {
+    Resource(ClusterBody),
+    Report(crud::WriteReport),
+    WithCredential(ClusterWithCredential),
+}
+
+/// A cluster created with `issue_token=true`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation type: the response is built as JSON
+pub struct ClusterWithCredential {
+    pub cluster: ClusterBody,
+    /// Scope `cluster:<cluster_dns>`, named `cluster-<id>`; its secret in `token`, shown
+    /// only now.
+    pub credential: tokens::IssuedToken,
+}
+
 #[utoipa::path(get, operation_id = "listClusters", path = "/clusters", tag = "clusters",
     summary = "List clusters, by id.", params(ClusterQuery),
     responses(
@@ -384,7 +407,8 @@ pub async fn get(
     summary = "Register a cluster. Every referenced component, namespace and rolebinding must exist.", params(WriteQuery, WriteHeaders),
     request_body = ClusterBody,
     responses(
-        (status = 201, description = "Created", body = ClusterWriteResponse,
+        (status = 201, description = "Created. With `issue_token=true`, `{cluster, credential}`: \
+the cluster and its credential (scope `cluster:<cluster_dns>`), its secret in `credential.token`, shown only now", body = ClusterCreateResponse,
             headers(("Location" = String, description = "Path of the new resource"),
                     ("ETag" = String, description = "The revision, quoted"),
                     ("X-Flux-Changed-Clusters" = i64, description = "Clusters whose Flux inputs changed"))),
@@ -395,7 +419,32 @@ pub async fn create(
     request: HttpRequest,
     payload: Payload,
 ) -> Result<HttpResponse, ApiError> {
-    crud::create::<Cluster>(&state, &request, payload).await
+    crud::create_then::<Cluster, _>(&state, &request, payload, async |cluster, context| {
+        // After the cluster's own transaction: a failure here leaves the cluster without a
+        // credential, and says so; `POST /tokens` can issue one.
+        let (info, token) = tokens::issue(
+            &state.store,
+            &tokens::TokenRequest {
+                name: format!("cluster-{}", cluster.id),
+                scopes: vec![format!("cluster:{}", cluster.cluster_dns)],
+                expires_at: None,
+            },
+            Some(cluster.id.as_ref()),
+            &Change {
+                actor: &context.actor,
+                request_id: context.request_id.as_deref(),
+            },
+        )
+        .await?;
+        Ok(Some(
+            serde_json::to_value(tokens::IssuedToken {
+                credential: info.into(),
+                token,
+            })
+            .expect("credentials serialise"),
+        ))
+    })
+    .await
 }
 
 #[utoipa::path(put, operation_id = "replaceCluster", path = "/clusters/{id}", tag = "clusters",

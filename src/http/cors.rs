@@ -32,8 +32,9 @@ use super::AppState;
 use crate::settings::{CorsSettings, Mode};
 
 /// The request headers a page may send, besides the ones browsers always allow.
-pub const ALLOWED_HEADERS: [&str; 6] = [
+pub const ALLOWED_HEADERS: [&str; 7] = [
     "Authorization",
+    "X-API-Key",
     "Content-Type",
     "If-Match",
     "If-None-Match",

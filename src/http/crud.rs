@@ -223,6 +223,12 @@ pub struct WriteQuery {
     /// without writing anything.
     #[serde(default)]
     dry_run: bool,
+    /// `POST /clusters` only: also issue a credential with scope `cluster:<cluster_dns>`,
+    /// named `cluster-<id>`; the response is then `{cluster, credential}`, the secret in
+    /// `credential.token`, shown once. Deleting the cluster revokes it. Not with `dry_run`
+    /// nor `X-Flux-Changes`.
+    #[serde(default)]
+    issue_token: bool,
 }
 
 /// Asks a real write to answer with a [`WriteReport`] instead of just the resource.
@@ -232,18 +238,47 @@ pub const TOTAL_COUNT_HEADER: &str = "x-total-count";
 pub const CHANGED_CLUSTERS_HEADER: &str = "x-flux-changed-clusters";
 
 fn write_context(state: &AppState, request: &HttpRequest) -> Result<WriteContext, ApiError> {
+    let (context, issue_token) = write_context_issuing(state, request)?;
+    if issue_token {
+        return Err(ApiError::InvalidRequest(FieldErrors::single(
+            "issue_token",
+            "only POST /clusters issues a credential",
+        )));
+    }
+    Ok(context)
+}
+
+/// The write's context, and whether `issue_token` asks for a cluster credential.
+fn write_context_issuing(
+    state: &AppState,
+    request: &HttpRequest,
+) -> Result<(WriteContext, bool), ApiError> {
     let query: WriteQuery = body::parse_query(request.query_string())?;
-    wants_report(request)?;
+    let report = wants_report(request)?;
+    if query.issue_token && report {
+        return Err(ApiError::InvalidRequest(FieldErrors::single(
+            "issue_token",
+            "a change report has no room for the credential; leave out X-Flux-Changes",
+        )));
+    }
+    if query.issue_token && query.dry_run {
+        return Err(ApiError::InvalidRequest(FieldErrors::single(
+            "issue_token",
+            "a dry run issues no credential; leave out one of dry_run and issue_token",
+        )));
+    }
     let extensions = request.extensions();
-    Ok(WriteContext {
-        actor: extensions
-            .get::<Principal>()
-            .map_or("unknown", |p| p.name)
-            .to_owned(),
-        request_id: extensions.get::<RequestId>().map(|r| r.0.clone()),
-        dry_run: query.dry_run,
-        limits: state.limits,
-    })
+    Ok((
+        WriteContext {
+            actor: extensions
+                .get::<Principal>()
+                .map_or_else(|| "unknown".to_owned(), |p| p.name.to_string()),
+            request_id: extensions.get::<RequestId>().map(|r| r.0.clone()),
+            dry_run: query.dry_run,
+            limits: state.limits,
+        },
+        query.issue_token,
+    ))
 }
 
 /// What a write did, for dry runs and for writes that ask with `X-Flux-Changes: true`.
@@ -325,10 +360,13 @@ async fn refresh_own_snapshot(state: &AppState, context: &WriteContext) {
 
 /// The resource (with `ETag`, and `Location` when created), or a [`WriteReport`] for dry
 /// runs and on request.
+/// The response to a write; with `extra` (a cluster's issued credential), an object of
+/// the resource, under its kind's name, and `extra`.
 fn write_response<R: ApiResource>(
     request: &HttpRequest,
     context: &WriteContext,
     written: Written<R>,
+    extra: Option<(&str, Value)>,
 ) -> HttpResponse {
     let status = match written.outcome {
         Outcome::Created if !context.dry_run => StatusCode::CREATED,
@@ -359,6 +397,9 @@ fn write_response<R: ApiResource>(
             resource: serde_json::to_value(resource).expect("bodies serialise"),
             changes: written.changes,
         })
+    } else if let Some((name, value)) = extra {
+        let resource = serde_json::to_value(resource).expect("bodies serialise");
+        response.json(serde_json::json!({ R::KIND.name(): resource, name: value }))
     } else {
         response.json(resource)
     };
@@ -375,7 +416,24 @@ pub async fn create<R: ApiResource>(
     request: &HttpRequest,
     payload: Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let context = write_context(state, request)?;
+    // Refuses `issue_token`, which only clusters use.
+    write_context(state, request)?;
+    create_then::<R, _>(state, request, payload, async |_, _| Ok(None)).await
+}
+
+/// [`create`], then `issue` for a created resource when the query has `issue_token=true`
+/// (nothing else may ask for it): the response is then the resource and, as
+/// `credential`, what `issue` returns.
+pub async fn create_then<R: ApiResource, F>(
+    state: &AppState,
+    request: &HttpRequest,
+    payload: Payload,
+    issue: F,
+) -> Result<HttpResponse, ApiError>
+where
+    F: AsyncFnOnce(&R, &WriteContext) -> Result<Option<Value>, ApiError>,
+{
+    let (context, issue_token) = write_context_issuing(state, request)?;
     let bytes = body::read(request, payload, &state.bodies, MediaTypes::Json).await?;
     let body: R::Body = body::parse_document(&bytes)?;
     let resource = R::from_body(body, &state.rules).map_err(ApiError::ValidationFailed)?;
@@ -385,7 +443,13 @@ pub async fn create<R: ApiResource>(
         .create(resource, document::<R>, &preconditions, &context)
         .await?;
     refresh_own_snapshot(state, &context).await;
-    Ok(write_response(request, &context, written))
+    let extra = match (issue_token, written.outcome) {
+        (true, Outcome::Created) => issue(&written.resource.value, &context)
+            .await?
+            .map(|credential| ("credential", credential)),
+        _ => None,
+    };
+    Ok(write_response(request, &context, written, extra))
 }
 
 /// How a partial document changes the stored resource.
@@ -448,7 +512,7 @@ pub async fn update<R: ApiResource>(
         })
         .await?;
     refresh_own_snapshot(state, &context).await;
-    Ok(write_response(request, &context, written))
+    Ok(write_response(request, &context, written, None))
 }
 
 /// `DELETE /{collection}/{id}`: 200 with what was deleted.
@@ -465,7 +529,7 @@ pub async fn delete<R: ApiResource>(
         .delete::<R>(id, document::<R>, &preconditions, &context)
         .await?;
     refresh_own_snapshot(state, &context).await;
-    Ok(write_response(request, &context, written))
+    Ok(write_response(request, &context, written, None))
 }
 
 /// One revision of a resource, as its history lists it.
@@ -570,7 +634,7 @@ pub async fn rollback<R: ApiResource>(
         .restore(id, resource, document::<R>, &preconditions, &context)
         .await?;
     refresh_own_snapshot(state, &context).await;
-    Ok(write_response(request, &context, written))
+    Ok(write_response(request, &context, written, None))
 }
 
 /// PUT: each field sent replaces the stored one; `null` resets it to its default (and is

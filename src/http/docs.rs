@@ -28,7 +28,7 @@ pub enum AuthErrors {
 /// Every write.
 #[derive(IntoResponses)]
 pub enum WriteErrors {
-    /// The token may only read (`CRUD_AUTH_TOKEN` is needed).
+    /// The credential lacks scope `write` (`CRUD_AUTH_TOKEN` has it).
     #[response(status = 403, content_type = "application/problem+json")]
     Forbidden(Problem),
     /// The server runs in `read-only` mode, which serves no writes.

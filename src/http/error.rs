@@ -24,7 +24,7 @@ pub enum ErrorCode {
     InvalidRequest,
     /// 401: no credentials, or wrong ones.
     Unauthorized,
-    /// 403: valid credentials that may only read, on a write.
+    /// 403: valid credentials whose scopes do not allow the request.
     Forbidden,
     /// 404: no such resource, cluster or route.
     NotFound,

@@ -24,6 +24,7 @@ pub mod openapi;
 mod preconditions;
 pub mod rate_limit;
 mod rolebindings;
+pub mod tokens;
 
 pub use access::{ACCESS_LOG, access_log};
 pub use admission::WriteSlots;
@@ -142,6 +143,7 @@ pub fn configure(config: &mut web::ServiceConfig, mode: Mode, metrics_need_token
                 );
                 if mode == Mode::Crud {
                     config.service(get_only("/audit").route(web::get().to(audit::list)));
+                    tokens::configure(config);
                 }
                 if metrics_need_token {
                     config.service(metrics_route());

@@ -2,12 +2,14 @@
 
 use actix_web::HttpResponse;
 use actix_web::http::header;
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityRequirement, SecurityScheme,
+};
 use utoipa::{Modify, OpenApi};
 
 use super::{
     audit, browser, clusters, components, docs, error, flux, health, namespaces, rate_limit,
-    rolebindings,
+    rolebindings, tokens,
 };
 use crate::domain::names;
 
@@ -32,19 +34,21 @@ with 405. Every error is an RFC 9457 problem document (application/problem+json)
         rolebindings::list, rolebindings::create, rolebindings::get, rolebindings::replace, rolebindings::patch, rolebindings::delete,
         rolebindings::history, rolebindings::rollback,
         audit::list,
+        tokens::create, tokens::list, tokens::revoke,
         health::health, health::ready, yaml, json, super::metrics::metrics, browser::page,
     ),
     components(schemas(error::Problem, error::ErrorCode, error::ProblemField, error::ProblemReferrer,
         error::ProblemViolation)),
-    modifiers(&SecuritySchemes, &FluxResponseHeaders, &NamePatterns, &RateLimitResponses),
-    security(("bearerAuth" = []), ("basicAuth" = [])),
+    modifiers(&SecuritySchemes, &FluxResponseHeaders, &NamePatterns, &RateLimitResponses, &OperationScopes),
+    security(("bearerAuth" = []), ("basicAuth" = []), ("apiKeyAuth" = [])),
     tags(
         (name = "flux", description = "ExternalService endpoints polled by Flux Operator; both modes"),
         (name = "clusters", description = "Clusters and their per-cluster overrides"),
         (name = "platform components", description = "The component catalog"),
         (name = "namespaces", description = "Namespace definitions"),
         (name = "rolebindings", description = "Rolebinding definitions"),
-        (name = "audit", description = "Who changed what; crud mode, write credential"),
+        (name = "audit", description = "Who changed what; crud mode, scope admin"),
+        (name = "credentials", description = "Named, scoped, revocable credentials; crud mode, scope admin"),
         (name = "service", description = "Probes, this document and the API browser; no token needed"),
     )
 )]
@@ -60,7 +64,10 @@ impl Modify for SecuritySchemes {
             SecurityScheme::Http(
                 Http::builder()
                     .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("AUTH_TOKEN for reads, CRUD_AUTH_TOKEN for writes"))
+                    .description(Some(
+                        "A named credential's secret (fcat_…), AUTH_TOKEN (scope read) or \
+                         CRUD_AUTH_TOKEN (scopes read, write, admin)",
+                    ))
                     .build(),
             ),
         );
@@ -69,14 +76,99 @@ impl Modify for SecuritySchemes {
             SecurityScheme::Http(
                 Http::builder()
                     .scheme(HttpAuthScheme::Basic)
-                    .description(Some("Any user name; the token as password"))
+                    .description(Some("Any user name; the secret as password"))
                     .build(),
             ),
+        );
+        components.add_security_scheme(
+            "apiKeyAuth",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-API-Key",
+                "The secret alone",
+            ))),
         );
     }
 }
 
 /// Documents [`flux::RESPONSE_HEADERS`] on the 200 response of every Flux endpoint.
+/// Each operation's security: the scopes that allow it, from the one rule requests are
+/// authorized by ([`super::auth::need`]), as alternatives for each scheme. Operations
+/// that declare no security (the probes, this document) stay public.
+struct OperationScopes;
+
+const SCHEMES: [&str; 3] = ["bearerAuth", "basicAuth", "apiKeyAuth"];
+
+impl Modify for OperationScopes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use actix_web::http::Method;
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let operations = [
+                (Method::GET, &mut item.get),
+                (Method::PUT, &mut item.put),
+                (Method::POST, &mut item.post),
+                (Method::DELETE, &mut item.delete),
+                (Method::PATCH, &mut item.patch),
+            ];
+            for (method, operation) in operations {
+                let Some(operation) = operation.as_mut() else {
+                    continue;
+                };
+                let public = operation
+                    .security
+                    .as_ref()
+                    .is_some_and(|s| s.iter().all(is_empty_requirement));
+                if public || super::is_public(path) {
+                    continue;
+                }
+                let need = super::auth::need(crate::settings::Mode::Crud, &method, path);
+                let scopes = crate::domain::scope::allowing(&need);
+                let requirements = SCHEMES
+                    .iter()
+                    .flat_map(|scheme| {
+                        scopes
+                            .iter()
+                            .map(move |scope| SecurityRequirement::new(*scheme, [scope.as_str()]))
+                    })
+                    .collect();
+                operation.security = Some(requirements);
+                // Any authenticated operation refuses more than one credential.
+                operation
+                    .responses
+                    .responses
+                    .entry("400".to_owned())
+                    .or_insert_with(two_credentials);
+                let line = format!("Needs scope {}.", scopes.join(" or "));
+                operation.description = Some(match operation.description.take() {
+                    Some(text) if !text.is_empty() => format!("{text}\n\n{line}"),
+                    _ => line,
+                });
+            }
+        }
+    }
+}
+
+fn two_credentials() -> utoipa::openapi::RefOr<utoipa::openapi::Response> {
+    use utoipa::openapi::schema::Ref;
+    use utoipa::openapi::{ContentBuilder, ResponseBuilder};
+    ResponseBuilder::new()
+        .description(
+            "More than one credential: two Authorization or X-API-Key headers, or different \
+             secrets in the two (INVALID_REQUEST)",
+        )
+        .content(
+            "application/problem+json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build(),
+        )
+        .build()
+        .into()
+}
+
+fn is_empty_requirement(requirement: &SecurityRequirement) -> bool {
+    serde_json::to_value(requirement).is_ok_and(|v| v.as_object().is_some_and(|o| o.is_empty()))
+}
+
 struct FluxResponseHeaders;
 
 impl Modify for FluxResponseHeaders {

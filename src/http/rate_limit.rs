@@ -64,12 +64,12 @@ pub const HEADERS: [(&str, &str); 3] = [
 pub const SWEEP_EVERY: Duration = Duration::from_secs(10);
 
 /// Whose budget a request counts against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Client {
-    /// A valid token, by the name of its setting.
-    Token(&'static str),
-    /// A valid token from one client address.
-    TokenAt(&'static str, IpAddr),
+    /// A valid credential, by its name (`env:AUTH_TOKEN`, or a named credential's).
+    Token(std::sync::Arc<str>),
+    /// A valid credential from one client address.
+    TokenAt(std::sync::Arc<str>, IpAddr),
     /// No valid token: the client address.
     Address(IpAddr),
     /// Every client beyond `max_clients`, together.
@@ -125,7 +125,7 @@ pub fn client_of(
         false => super::auth::credential(headers)
             .ok()
             .flatten()
-            .and_then(|presented| credentials.authenticate(Some(presented))),
+            .and_then(|presented| credentials.authenticate(&presented)),
     };
     let flux = path
         .strip_prefix(super::flux::CLUSTERS_PATH)
@@ -447,7 +447,7 @@ mod tests {
     #[test]
     fn the_defaults_let_a_whole_fleet_poll_through_one_address() {
         let (limits, clock) = limits(&[]);
-        let fleet = Client::TokenAt("env:AUTH_TOKEN", "10.0.0.1".parse().unwrap());
+        let fleet = Client::TokenAt("env:AUTH_TOKEN".into(), "10.0.0.1".parse().unwrap());
         // Every cluster restarts at once and asks for all three endpoints.
         for request in 0..30_000 {
             let verdict = limits.check(Class::Flux, &fleet);
@@ -470,7 +470,7 @@ mod tests {
     #[test]
     fn the_defaults_stop_a_runaway_client() {
         let (limits, clock) = limits(&[]);
-        let runaway = Client::TokenAt("env:AUTH_TOKEN", "10.0.0.2".parse().unwrap());
+        let runaway = Client::TokenAt("env:AUTH_TOKEN".into(), "10.0.0.2".parse().unwrap());
         let mut refused = 0;
         for _ in 0..120 {
             clock.advance(Duration::from_millis(500));
@@ -495,7 +495,7 @@ mod tests {
             ("FLUX_CATALOG_RATE_LIMIT__API_PER_MINUTE", "60"),
             ("FLUX_CATALOG_RATE_LIMIT__API_BURST", "3"),
         ]);
-        let token = Client::Token("env:CRUD_AUTH_TOKEN");
+        let token = Client::Token("env:CRUD_AUTH_TOKEN".into());
         let seen: Vec<Verdict> = (0..4).map(|_| limits.check(Class::Api, &token)).collect();
         let remaining: Vec<u32> = seen.iter().map(|v| v.remaining).collect();
         assert_eq!(remaining, [2, 1, 0, 0]);
@@ -532,7 +532,10 @@ mod tests {
             );
             let (class, client) =
                 client_of(&credentials, &none, "/clusters", &headers, peer).unwrap();
-            assert_eq!((class, client), (Class::Anonymous, at("203.0.113.9")));
+            assert_eq!(
+                (class, client.clone()),
+                (Class::Anonymous, at("203.0.113.9"))
+            );
             limits.check(class, &client);
         }
         assert_eq!(limits.clients(Class::Anonymous), 1);
@@ -550,7 +553,7 @@ mod tests {
             with("read", flux),
             Some((
                 Class::Flux,
-                Client::TokenAt("env:AUTH_TOKEN", "203.0.113.9".parse().unwrap())
+                Client::TokenAt("env:AUTH_TOKEN".into(), "203.0.113.9".parse().unwrap())
             ))
         );
         assert_eq!(
@@ -559,7 +562,7 @@ mod tests {
         );
         assert_eq!(
             with("write", "/clusters"),
-            Some((Class::Api, Client::Token("env:CRUD_AUTH_TOKEN")))
+            Some((Class::Api, Client::Token("env:CRUD_AUTH_TOKEN".into())))
         );
         assert_eq!(
             with("read", "/api/v2/flux/clustersx").map(|c| c.0),

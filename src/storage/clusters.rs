@@ -182,6 +182,15 @@ async fn insert_references(
 }
 
 impl Resource for Cluster {
+    /// Revokes the credentials issued with the cluster, each audited.
+    async fn delete_dependents(
+        client: &impl GenericClient,
+        id: &str,
+        context: &super::WriteContext,
+    ) -> Result<(), StoreError> {
+        super::credentials::revoke_issued_with(client, id, context).await
+    }
+
     const KIND: Kind = Kind::Cluster;
     const TABLE: &'static str = "clusters";
     const SELECT: &'static str = "

@@ -6,6 +6,7 @@ pub mod changes;
 mod clusters;
 mod components;
 pub mod connect;
+pub mod credentials;
 mod impact;
 pub mod migrate;
 mod namespaces;
@@ -345,6 +346,16 @@ pub trait Resource: Sized + Clone + PartialEq {
 
     async fn delete(client: &impl GenericClient, id: &str) -> Result<(), StoreError> {
         delete_by_id(client, Self::TABLE, id).await
+    }
+
+    /// What goes with the resource when it is deleted, besides the rows it owns, audited
+    /// as `context`'s: a cluster's credentials.
+    async fn delete_dependents(
+        _client: &impl GenericClient,
+        _id: &str,
+        _context: &WriteContext,
+    ) -> Result<(), StoreError> {
+        Ok(())
     }
 
     /// Ids of the clusters whose Flux inputs include the resource with this id.

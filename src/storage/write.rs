@@ -453,6 +453,7 @@ async fn write_intent<R: Resource>(
                     referrers,
                 });
             }
+            R::delete_dependents(tx, target.id, target.context).await?;
             R::delete(tx, target.id).await?;
             Ok((current, Outcome::Deleted))
         }

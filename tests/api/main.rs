@@ -7,6 +7,7 @@ mod clusters;
 mod components;
 mod concurrency;
 mod cors;
+mod credentials;
 mod dry_run;
 mod fleet_rules;
 mod flux;

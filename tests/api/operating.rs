@@ -395,6 +395,20 @@ async fn the_documented_roles_can_do_their_jobs_and_nothing_more() {
             .await,
         "a write as the read-only role",
     );
+    // It records when credentials were used, and may change nothing else of them.
+    reader
+        .execute("update credentials set last_used_at = now()", &[])
+        .await
+        .expect("the read-only role records last use");
+    for (sql, what) in [
+        (
+            "update credentials set scopes = '{admin}'",
+            "widening a credential as the read-only role",
+        ),
+        ("delete from credentials", "revoking as the read-only role"),
+    ] {
+        assert_refused(reader.execute(sql, &[]).await, what);
+    }
     let writer = connect(&documented.conninfo("flux_catalog_crud", database)).await;
     let audited: i64 = writer
         .query_one("select count(*) from audit_log", &[])

@@ -1023,3 +1023,103 @@ fn an_unknown_log_format_is_refused_naming_the_variable() {
         "{stderr}"
     );
 }
+
+/// `flux-catalog token create` against the database: the first admin credential needs no
+/// token. Its secret is printed alone on stdout and nowhere else; `token list` shows no
+/// secret; `token revoke` is seen by a running server within a second.
+#[tokio::test]
+async fn the_first_admin_credential_is_made_from_the_command_line() {
+    let db = TestDatabase::create().await;
+    let token = |args: &[&str]| {
+        let mut all = vec!["token"];
+        all.extend_from_slice(args);
+        let output = command(&all)
+            .env("DATABASE_URL", &db.connection_string)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(output.status.success(), "{args:?}: {stderr}");
+        (String::from_utf8(output.stdout).unwrap(), stderr)
+    };
+    let (stdout, stderr) = token(&[
+        "create",
+        "--name",
+        "first-admin",
+        "--scope",
+        "admin",
+        "--expires",
+        "1d",
+    ]);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "{stdout}");
+    let admin = lines[0].to_owned();
+    assert!(admin.starts_with("fcat_"), "{admin}");
+    assert!(!stderr.contains(&admin), "{stderr}");
+
+    let server = start_with(&db, &[]);
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let created = loop {
+        let r = reply(
+            client
+                .post(server.url("/tokens"))
+                .header("x-api-key", &admin)
+                .json(&json!({"name": "ci", "scopes": ["read"]}))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        if r.status != 401 || Instant::now() > deadline {
+            break r;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(created.status, 201, "{}", created.text);
+    let ci = created.body["token"].as_str().unwrap().to_owned();
+
+    let (listed, _) = token(&["list"]);
+    assert!(listed.contains("first-admin\tadmin\t"), "{listed}");
+    assert!(listed.contains("ci\tread\t"), "{listed}");
+    assert!(
+        !listed.contains(&admin) && !listed.contains(&ci),
+        "{listed}"
+    );
+
+    let read = |secret: String| {
+        let client = client.clone();
+        let url = server.url("/clusters");
+        async move {
+            client
+                .get(url)
+                .bearer_auth(secret)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    // New credentials, like revocations, reach the server within a second.
+    let issued = Instant::now();
+    while read(ci.clone()).await != 200 {
+        assert!(
+            issued.elapsed() < Duration::from_secs(1),
+            "not accepted yet"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    token(&["revoke", "ci"]);
+    let revoked = Instant::now();
+    while read(ci.clone()).await != 401 {
+        assert!(revoked.elapsed() < Duration::from_secs(1), "still accepted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let log = server.log();
+    for secret in [&admin, &ci] {
+        assert!(
+            !log.contains(secret.as_str()),
+            "the log shows a secret:\n{log}"
+        );
+    }
+}

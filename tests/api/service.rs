@@ -179,7 +179,7 @@ async fn every_documented_operation_is_served() {
             operations += 1;
         }
     }
-    assert_eq!(operations, 43);
+    assert_eq!(operations, 46);
 }
 
 #[tokio::test]
