@@ -161,17 +161,22 @@ async fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
 /// How long the one-shot commands wait for a database that is not there yet.
 const COMMAND_WAIT: Duration = Duration::from_secs(120);
 
-async fn migrate(config: Option<PathBuf>) -> anyhow::Result<()> {
-    let settings = settings(config)?;
-    let database = Database::open(&settings).await?;
-    let outcome = startup::when_available(
+/// Applies the migrations, waiting up to [`COMMAND_WAIT`] for the database to arrive.
+async fn migrate_when_available(database: &Database) -> anyhow::Result<()> {
+    startup::when_available(
         &database.description,
         "apply migrations",
         Some(Instant::now() + COMMAND_WAIT),
         |_| {},
         async || database.migrate().await,
     )
-    .await;
+    .await
+}
+
+async fn migrate(config: Option<PathBuf>) -> anyhow::Result<()> {
+    let settings = settings(config)?;
+    let database = Database::open(&settings).await?;
+    let outcome = migrate_when_available(&database).await;
     database.close().await;
     outcome
 }
@@ -186,14 +191,7 @@ async fn seed_file(config: Option<PathBuf>, file: PathBuf, replace: bool) -> any
     };
     let outcome = async {
         if settings.database.migrate_on_start {
-            startup::when_available(
-                &database.description,
-                "apply migrations",
-                Some(Instant::now() + COMMAND_WAIT),
-                |_| {},
-                async || database.migrate().await,
-            )
-            .await?;
+            migrate_when_available(&database).await?;
         }
         let report = catalog_document::load_file(
             &database.store,
@@ -229,14 +227,7 @@ async fn token(config: Option<PathBuf>, action: TokenAction) -> anyhow::Result<(
     };
     let outcome = async {
         if settings.database.migrate_on_start {
-            startup::when_available(
-                &database.description,
-                "apply migrations",
-                Some(Instant::now() + COMMAND_WAIT),
-                |_| {},
-                async || database.migrate().await,
-            )
-            .await?;
+            migrate_when_available(&database).await?;
         }
         let store = &database.store;
         match action {

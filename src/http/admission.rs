@@ -10,10 +10,8 @@ use actix_web::body::BoxBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
 use actix_web::middleware::Next;
-use actix_web::web;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::AppState;
 use super::error::ApiError;
 
 /// Writes processed at once. Writes serialise on the database anyway (each takes the
@@ -60,10 +58,7 @@ pub async fn one_of_few_writes(
     ) {
         return next.call(request).await;
     }
-    let state = request
-        .app_data::<web::Data<AppState>>()
-        .expect("AppState is registered")
-        .clone();
+    let state = super::state_of(&request);
     match state.writes.turn().await {
         Err(error) => Ok(request.error_response(error)),
         Ok(turn) => {

@@ -13,18 +13,17 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use actix_web::HttpMessage;
 use actix_web::body::BoxBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, header};
 use actix_web::middleware::Next;
-use actix_web::{HttpMessage, web};
 use base64::Engine;
 use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
-use super::AppState;
 use super::error::ApiError;
 use crate::domain::scope::{Need, Scope, permits};
 use crate::settings::{Mode, Settings};
@@ -432,10 +431,7 @@ pub async fn require_credentials(
     request: ServiceRequest,
     next: Next<BoxBody>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let state = request
-        .app_data::<web::Data<AppState>>()
-        .expect("AppState is registered")
-        .clone();
+    let state = super::state_of(&request);
     match authorize(
         &state.credentials,
         state.mode,

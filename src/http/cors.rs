@@ -21,14 +21,13 @@
 //! plain-text 400 (every error here is a problem document) and cannot tell public paths
 //! from the others without the same code as here.
 
+use actix_web::HttpResponse;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{HttpResponse, web};
 
-use super::AppState;
 use crate::settings::{CorsSettings, Mode};
 
 /// The request headers a page may send, besides the ones browsers always allow.
@@ -112,10 +111,7 @@ pub async fn cors(
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let state = request
-        .app_data::<web::Data<AppState>>()
-        .expect("AppState is registered")
-        .clone();
+    let state = super::state_of(&request);
     let Some(policy) = state.cors.as_ref() else {
         return Ok(next.call(request).await?.map_into_left_body());
     };

@@ -240,15 +240,20 @@ pub struct HeaderLimits {
     pub max_bytes: usize,
 }
 
+/// The state every middleware reads, registered on the app in `startup`.
+fn state_of(request: &ServiceRequest) -> web::Data<AppState> {
+    request
+        .app_data::<web::Data<AppState>>()
+        .expect("AppState is registered")
+        .clone()
+}
+
 /// Middleware refusing, with 431, requests whose headers exceed [`HeaderLimits`].
 pub async fn bounded_headers<B: MessageBody + 'static>(
     request: ServiceRequest,
     next: Next<B>,
 ) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
-    let limits = request
-        .app_data::<web::Data<AppState>>()
-        .expect("AppState is registered")
-        .headers;
+    let limits = state_of(&request).headers;
     let headers = request.headers();
     let count = headers.len();
     let bytes: usize = headers

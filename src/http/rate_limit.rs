@@ -29,7 +29,6 @@ use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::web;
 use governor::clock::{Clock, DefaultClock, Reference};
 use governor::middleware::StateInformationMiddleware;
 use governor::nanos::Nanos;
@@ -37,9 +36,9 @@ use governor::state::StateStore;
 use governor::state::keyed::ShrinkableKeyedStateStore;
 use governor::{Quota, RateLimiter};
 
+use super::access;
 use super::auth::Credentials;
 use super::error::ApiError;
-use super::{AppState, access};
 use crate::settings::{RateLimitSettings, RateQuota, TrustedProxies};
 
 /// The probes: never limited, as a kubelet that cannot reach them restarts the pod.
@@ -382,10 +381,7 @@ pub async fn limit(
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let state = request
-        .app_data::<web::Data<AppState>>()
-        .expect("AppState is registered")
-        .clone();
+    let state = super::state_of(&request);
     let counted = state.rate_limits.as_ref().and_then(|limits| {
         let (class, client) = client_of(
             &state.credentials,

@@ -76,14 +76,7 @@ impl Store {
     ) -> Result<FleetUpdate, StoreError> {
         let mut client = self.client().await?;
         let tx = self
-            .bounded(async {
-                Ok(client
-                    .build_transaction()
-                    .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-                    .read_only(true)
-                    .start()
-                    .await?)
-            })
+            .bounded(async { Ok(super::consistent_read(&mut client).await?) })
             .await?;
         let version = self.bounded(current_version(&tx)).await?;
         let ids: Vec<String> = match since {

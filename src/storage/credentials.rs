@@ -255,12 +255,7 @@ impl Store {
     pub async fn active_credentials(&self) -> Result<(i64, Vec<ActiveCredential>), StoreError> {
         self.bounded(async {
             let mut client = self.client().await?;
-            let tx = client
-                .build_transaction()
-                .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-                .read_only(true)
-                .start()
-                .await?;
+            let tx = super::consistent_read(&mut client).await?;
             let version: i64 = tx
                 .query_one("select version from credentials_version", &[])
                 .await?

@@ -398,6 +398,20 @@ async fn find_many<R: Resource>(
     find_all(client, &sql, &[&ids], R::from_row).await
 }
 
+/// A read-only transaction that sees one snapshot of the database, so that everything read
+/// in it agrees (a page and its total, credentials and their counter, the fleet and the
+/// change-log position).
+async fn consistent_read(
+    client: &mut deadpool_postgres::Client,
+) -> Result<deadpool_postgres::Transaction<'_>, tokio_postgres::Error> {
+    client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+}
+
 /// The connection pool and every operation on the catalog.
 #[derive(Clone)]
 pub struct Store {
@@ -510,12 +524,7 @@ impl Store {
     ) -> Result<Listed<Versioned<R>>, StoreError> {
         self.bounded(async {
             let mut client = self.client().await?;
-            let tx = client
-                .build_transaction()
-                .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-                .read_only(true)
-                .start()
-                .await?;
+            let tx = consistent_read(&mut client).await?;
             let listed = R::list(&tx, filter, page).await?;
             tx.commit().await?;
             Ok(listed)
